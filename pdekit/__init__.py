@@ -1,0 +1,41 @@
+"""pdekit: define a PDE once, solve it with neural solvers and a FEniCSx reference, compare.
+
+The public API a script or notebook needs::
+
+    import pdekit
+    from pdekit import math as pm
+
+    problem = pdekit.get_case("burgers1d")            # or build a pdekit.Problem yourself
+    reference = pdekit.reference.solve(problem)        # needs DOLFINx
+    print(pdekit.compare(solution, reference).summary())
+
+``pdekit.reference`` is imported on first use, so everything else works without FEniCS.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from . import math
+from .compare import Comparison, compare, relative_l2
+from .pde_cases import get_case, list_cases
+from .problem import (
+    Box, Dirichlet, Disk, Equation, Field, GaussianRandomField, Initial, Interval, Neumann, Periodic, Polygon,
+    Problem, Rectangle, TimeInterval,
+)
+from .results import FunctionSolution, GridSolution, Solution, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "math", "Problem", "Field", "Equation", "Dirichlet", "Neumann", "Periodic", "Initial",
+    "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "GaussianRandomField",
+    "Solution", "FunctionSolution", "GridSolution", "load", "compare", "Comparison", "relative_l2",
+    "get_case", "list_cases", "reference",
+]
+
+
+def __getattr__(name):
+    if name == "reference":  # imports DOLFINx: only when asked for
+        return importlib.import_module(".reference", __name__)
+    raise AttributeError(f"module 'pdekit' has no attribute {name!r}")

@@ -1,0 +1,113 @@
+"""Compare any Solution with a reference: errors as xarray, a printable table, a figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from .results import GridSolution, Solution, default_grid
+
+__all__ = ["compare", "Comparison", "relative_l2"]
+
+
+def relative_l2(values, reference, dims=None):
+    """``||values - reference|| / ||reference||`` over ``dims`` (all by default), ignoring NaN."""
+    error = ((values - reference) ** 2).sum(dim=dims, skipna=True)
+    norm = (reference**2).sum(dim=dims, skipna=True)
+    return np.sqrt(error / norm)
+
+
+@dataclass
+class Comparison:
+    """A solution and its reference on one grid, with their errors.
+
+    Attributes:
+        solution, reference: the two Datasets on the common grid.
+        metrics: per field ``rel_l2`` (overall), ``max_error`` and, for evolution problems,
+            ``rel_l2_t`` (relative L2 at each time).
+    """
+
+    solution: xr.Dataset
+    reference: xr.Dataset
+    metrics: xr.Dataset
+
+    @property
+    def error(self) -> xr.Dataset:
+        return self.solution - self.reference
+
+    def summary(self) -> str:
+        """A short table: one row per field."""
+        lines = [f"{'field':<8} {'rel L2':>10} {'max error':>10}" + (f" {'rel L2 at t1':>13}" if "t" in self.metrics.dims else "")]
+        for name in self.reference.data_vars:
+            row = f"{name:<8} {float(self.metrics[f'{name}_rel_l2']):>10.3e} {float(self.metrics[f'{name}_max_error']):>10.3e}"
+            if "t" in self.metrics.dims:
+                row += f" {float(self.metrics[f'{name}_rel_l2_t'][-1]):>13.3e}"
+            lines.append(row)
+        return "\n".join(lines)
+
+    def figure(self, field: str | None = None, times: int = 3):
+        """Solution, reference and error side by side (over time where relevant)."""
+        import matplotlib.pyplot as plt
+
+        field = field or next(iter(self.reference.data_vars))
+        panels = (("solution", self.solution[field]), ("reference", self.reference[field]),
+                  ("error", self.solution[field] - self.reference[field]))
+        space = [d for d in ("x", "y", "z") if d in self.reference.dims]
+        has_time = "t" in self.reference.dims
+        if len(space) == 1 and has_time or len(space) == 2 and not has_time:
+            fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+            for ax, (title, data) in zip(axes, panels):
+                data.plot(ax=ax, x=space[0] if has_time else space[0], y="t" if has_time else space[1],
+                          cmap="RdBu_r" if title == "error" else "viridis")
+                ax.set_title(f"{title}: {field}")
+            return fig
+        if len(space) == 1:
+            fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+            panels[0][1].plot(ax=ax, label="solution")
+            panels[1][1].plot(ax=ax, label="reference", linestyle="--")
+            ax.legend()
+            return fig
+        picks = np.linspace(0, self.reference.sizes["t"] - 1, times).round().astype(int) if has_time else [None]
+        fig, axes = plt.subplots(len(picks), 3, figsize=(13, 3.6 * len(picks)), squeeze=False, constrained_layout=True)
+        for row, k in zip(axes, picks):
+            for ax, (title, data) in zip(row, panels):
+                frame = data.isel(t=k) if k is not None else data
+                for extra in space[2:]:
+                    frame = frame.isel({extra: frame.sizes[extra] // 2})
+                frame.plot(ax=ax, x=space[0], y=space[1], cmap="RdBu_r" if title == "error" else "viridis")
+                ax.set_title(f"{title}: {field}" + (f", t = {float(frame.t):.3g}" if k is not None else ""))
+        return fig
+
+
+def compare(solution: Solution | xr.Dataset, reference: Solution | xr.Dataset, coords=None) -> Comparison:
+    """Evaluate ``solution`` on the reference's grid and measure the errors.
+
+    Args:
+        solution: any Solution (or a Dataset on the reference's grid).
+        reference: the Solution or Dataset taken as truth; a Dataset or loaded result fixes
+            the grid, otherwise the default grid of the problem is used.
+        coords: explicit grid coordinates (``t`` first, then ``x, y, z``).
+    """
+    if coords is None:
+        if isinstance(reference, xr.Dataset):
+            coords = {d: reference[d].values for d in reference.dims}
+        elif isinstance(reference, GridSolution):
+            coords = {d: reference.dataset[d].values for d in reference.dataset.dims}
+        else:
+            coords = default_grid(reference.problem)
+    ref = reference if isinstance(reference, xr.Dataset) else reference.to_xarray(coords=coords)
+    sol = solution.to_xarray(coords=coords) if isinstance(solution, Solution) else solution
+    missing = [name for name in ref.data_vars if name not in sol.data_vars]
+    if missing:
+        raise ValueError(f"the solution lacks fields {missing}; it has: {', '.join(sol.data_vars)}")
+    sol = sol[list(ref.data_vars)]
+    metrics = {}
+    space = [d for d in ref.dims if d != "t"]
+    for name in ref.data_vars:
+        metrics[f"{name}_rel_l2"] = relative_l2(sol[name], ref[name])
+        metrics[f"{name}_max_error"] = abs(sol[name] - ref[name]).max(skipna=True)
+        if "t" in ref.dims:
+            metrics[f"{name}_rel_l2_t"] = relative_l2(sol[name], ref[name], dims=space)
+    return Comparison(sol, ref, xr.Dataset(metrics))

@@ -1,0 +1,35 @@
+"""Ready-made problems, each built only through the public Problem API."""
+
+from __future__ import annotations
+
+import inspect
+
+from ..problem import Problem
+from .allen_cahn1d import allen_cahn1d
+from .burgers1d import burgers1d
+from .convection1d import convection1d
+from .heat2d import heat2d
+from .helmholtz2d import helmholtz2d
+from .klein_gordon import klein_gordon
+from .poisson2d import poisson2d
+from .poisson_lshape import poisson_lshape
+
+__all__ = ["CASES", "get_case", "list_cases"]
+
+CASES = {
+    f.__name__: f
+    for f in (poisson2d, poisson_lshape, heat2d, burgers1d, allen_cahn1d, convection1d, helmholtz2d, klein_gordon)
+}
+
+
+def list_cases() -> dict[str, str]:
+    """Case names with their one-line descriptions."""
+    return {name: (inspect.getdoc(factory) or "").splitlines()[0] for name, factory in CASES.items()}
+
+
+def get_case(name: str, **params) -> Problem:
+    """The case ``name`` with parameters overridden by ``params``."""
+    if name not in CASES:
+        raise ValueError(f"unknown case {name!r}; valid cases: {', '.join(CASES)}")
+    problem = CASES[name]()
+    return problem.with_params(**params) if params else problem

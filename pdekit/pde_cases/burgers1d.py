@@ -1,0 +1,17 @@
+"""Viscous Burgers' equation, the PINN benchmark of Raissi et al. (DeepXDE's Burgers.npz)."""
+
+from .. import math as pm
+from ..problem import Dirichlet, Equation, Initial, Interval, Problem, TimeInterval
+
+
+def burgers1d(nu: float = 0.01 / pm.pi) -> Problem:
+    """``u_t + (u^2 / 2)_x = nu u_xx`` on ``[-1, 1] x [0, 0.99]``, ``u0 = -sin(pi x)``, ``u(+-1) = 0``."""
+    return Problem(
+        name="burgers1d",
+        geometry=Interval(-1.0, 1.0),
+        time=TimeInterval(0.0, 0.99),
+        params={"nu": nu},
+        equation=Equation(flux=lambda u, du, x, t, p: [0.5 * u**2 - p.nu * du[0]]),
+        conditions=[Dirichlet(0.0, on=("left", "right")), Initial(lambda x, t, p: -pm.sin(pm.pi * x[0]))],
+        description="viscous Burgers, shock forming near x = 0",
+    )

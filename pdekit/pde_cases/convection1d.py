@@ -1,0 +1,22 @@
+"""Periodic linear convection, the PINN failure mode of Krishnapriyan et al. (2021)."""
+
+from .. import math as pm
+from ..problem import Equation, Initial, Interval, Periodic, Problem, TimeInterval
+
+
+def exact(x, t, p):
+    return pm.sin(x[0] - p.beta * t)
+
+
+def convection1d(beta: float = 30.0) -> Problem:
+    """``u_t + beta u_x = 0`` on ``[0, 2 pi]`` periodic, ``t`` in ``[0, 1]``, ``u0 = sin x``."""
+    return Problem(
+        name="convection1d",
+        geometry=Interval(0.0, 2 * pm.pi),
+        time=TimeInterval(0.0, 1.0),
+        params={"beta": beta},
+        equation=Equation(flux=lambda u, du, x, t, p: [p.beta * u]),
+        conditions=[Periodic(axis=0), Initial(lambda x, t, p: pm.sin(x[0]))],
+        exact=exact,
+        description="linear convection with speed beta",
+    )

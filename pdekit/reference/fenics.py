@@ -1,0 +1,538 @@
+"""FEniCSx reference solutions generated from a Problem.
+
+The weak form comes from the Problem's divergence-form equation: for
+``c1 u_t + div F = S`` it is ``(c1 u_t, v) - (F, grad v) - (S, v) - <g, v>_Neumann = 0``,
+discretised by Lagrange elements in space and implicit Euler or Crank-Nicolson in time
+(Newmark average acceleration for second time derivatives), solved by Newton's method.
+Dirichlet values and periodic identifications act through one restriction ``U = P z + g`` on
+the assembled SciPy systems, which keeps the DOLFINx surface small (see :mod:`.compat`).
+
+A case outside the divergence form supplies ``Equation(weak_form=...)``: a callable that
+receives a :class:`WeakFormContext` and returns the residual form of one time step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
+import xarray as xr
+from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
+
+import ufl
+from dolfinx import fem, mesh as dmesh
+
+from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
+from ..problem.equation import flux_rows, source_rows
+from ..problem.fingerprint import fingerprint
+from ..problem.geometry import _AxisBox
+from ..results import Solution, save_dataset
+from . import compat
+
+__all__ = ["ReferenceSettings", "ReferenceSolution", "WeakFormContext", "solve"]
+
+SCHEMES = {"implicit_euler": 1.0, "crank_nicolson": 0.5}
+DEFAULT_CELLS = {1: 256, 2: 32, 3: 8}
+CACHE_VERSION = "fenics-reference-1"
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """Discretisation settings of the FEniCS reference.
+
+    Args:
+        degree: Lagrange element degree.
+        cells: cells per axis for intervals, rectangles and boxes (scaled by aspect ratio);
+            cells across the largest extent for gmsh meshes (disks, polygons).
+        dt: largest time step; the step used divides the interval into a multiple of ``saves``.
+        scheme: ``implicit_euler`` or ``crank_nicolson``.
+        saves: number of intervals between stored snapshots (``saves + 1`` times are kept).
+        newton_rtol, newton_atol: Newton stopping tolerances on the residual norm.
+        max_newton: most Newton iterations per step.
+    """
+
+    degree: int = 2
+    cells: int | None = None
+    dt: float | None = None
+    scheme: str = "crank_nicolson"
+    saves: int = 100
+    newton_rtol: float = 1e-10
+    newton_atol: float = 1e-12
+    max_newton: int = 25
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown time scheme {self.scheme!r}; valid schemes: {', '.join(SCHEMES)}")
+        if self.degree < 1:
+            raise ValueError(f"degree must be >= 1, got {self.degree}")
+        if self.cells is not None and self.cells < 1:
+            raise ValueError(f"cells must be >= 1, got {self.cells}")
+        if self.dt is not None and not self.dt > 0:
+            raise ValueError(f"dt must be positive, got {self.dt}")
+        if self.saves < 1:
+            raise ValueError(f"saves must be >= 1, got {self.saves}")
+
+    @classmethod
+    def from_options(cls, **options) -> "ReferenceSettings":
+        """Settings from keyword options (strings from the CLI are converted to each field's type)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for key, value in options.items():
+            if key not in fields:
+                raise ValueError(f"unknown reference option {key!r}; valid options: {', '.join(fields)}")
+            values[key] = _convert(value, fields[key].default, key)
+        return cls(**values)
+
+
+def _convert(value, default, key):
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, int) or key == "cells":
+            return int(value)
+        return float(value)
+    except ValueError:
+        raise ValueError(f"option {key} expects a number, got {value!r}") from None
+
+
+@dataclass
+class WeakFormContext:
+    """What a hand-written weak form receives: unknown, previous step, test function, etc."""
+
+    u: Any
+    u_n: Any
+    v: Any
+    x: Any
+    t: Any
+    t_n: Any
+    dt: Any
+    p: Any
+    mesh: Any
+    space: Any
+    theta: float
+
+
+# -- mesh --------------------------------------------------------------------------------------
+def build_mesh(problem: Problem, cells: int):
+    """The DOLFINx mesh of the problem's geometry (built-in meshes for boxes, gmsh otherwise)."""
+    geometry = problem.geometry
+    if isinstance(geometry, _AxisBox):
+        extent = geometry.upper - geometry.lower
+        n = [max(1, int(round(cells * e / extent.max()))) for e in extent]
+        if geometry.dim == 1:
+            return compat.interval(n[0], geometry.lower[0], geometry.upper[0])
+        if geometry.dim == 2:
+            return compat.rectangle(geometry.lower, geometry.upper, n)
+        return compat.box(geometry.lower, geometry.upper, n)
+    if isinstance(geometry, (Disk, Polygon)):
+        return _gmsh_mesh(geometry, float((geometry.upper - geometry.lower).max()) / cells)
+    raise ValueError(f"no mesher for {type(geometry).__name__}; supported: Interval, Rectangle, Box, Disk, Polygon")
+
+
+def _gmsh_mesh(geometry, size: float):
+    import gmsh
+
+    started = not gmsh.isInitialized()
+    if started:
+        gmsh.initialize(["-noenv"] if "-noenv" in getattr(gmsh, "__doc__", "") else [])
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.option.setNumber("General.NumThreads", 1)
+        gmsh.model.add("pdekit")
+        if isinstance(geometry, Disk):
+            surface = gmsh.model.occ.addDisk(*geometry.center, 0.0, geometry.radius, geometry.radius)
+            gmsh.model.occ.synchronize()
+        else:
+            points = [gmsh.model.geo.addPoint(x, y, 0.0) for x, y in geometry.vertices]
+            lines = [gmsh.model.geo.addLine(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
+            surface = gmsh.model.geo.addPlaneSurface([gmsh.model.geo.addCurveLoop(lines)])
+            gmsh.model.geo.synchronize()
+        gmsh.model.addPhysicalGroup(2, [surface], 1)
+        gmsh.option.setNumber("Mesh.CharacteristicLengthMin", size)
+        gmsh.option.setNumber("Mesh.CharacteristicLengthMax", size)
+        gmsh.model.mesh.generate(2)
+        return compat.gmsh_to_mesh(gmsh.model, gdim=2)
+    finally:
+        gmsh.model.remove()
+        if started:
+            gmsh.finalize()
+
+
+def _boundary_marker(geometry, on):
+    if on is None:
+        return lambda x: np.ones(x.shape[1], dtype=bool)
+    if callable(on):
+        return lambda x: np.asarray(on(x), dtype=bool)
+    markers = [geometry.side_marker(name) for name in ((on,) if isinstance(on, str) else on)]
+    return lambda x: np.any([m(x) for m in markers], axis=0)
+
+
+# -- the discrete problem ----------------------------------------------------------------------
+class _Discretisation:
+    """Function space, forms, constraints and Newton solver of one reference solve."""
+
+    def __init__(self, problem: Problem, settings: ReferenceSettings):
+        self.problem, self.settings = problem, settings
+        self.n = problem.n_components
+        self.mesh = build_mesh(problem, settings.cells or DEFAULT_CELLS[problem.dim])
+        self.space = compat.function_space(self.mesh, settings.degree, self.n)
+        self.fdim = self.mesh.topology.dim - 1
+        self.mesh.topology.create_connectivity(self.fdim, self.mesh.topology.dim)
+        self.u = fem.Function(self.space)
+        self.size = len(self.u.x.array)
+
+    # constraints: U = P z + g ----------------------------------------------------------------
+    def dirichlet(self):
+        """Constrained dof indices and a function ``t -> values`` for them."""
+        scratch = fem.Function(self.space)
+        parts = []
+        for condition in self.problem.conditions_of(Dirichlet):
+            facets = dmesh.locate_entities_boundary(self.mesh, self.fdim, _boundary_marker(self.problem.geometry, condition.on))
+            blocks = fem.locate_dofs_topological(self.space, self.fdim, facets)
+            components = range(self.n)[self.problem.component_slice(condition.field)]
+            dofs = np.concatenate([blocks * self.n + c for c in components]) if len(components) else blocks
+            parts.append((condition, components, np.asarray(dofs, dtype=np.int64)))
+
+        def values(t):
+            g = np.zeros(self.size)
+            for condition, components, dofs in parts:
+                scratch.interpolate(self._interpolant(condition.value, t, components))
+                g[dofs] = scratch.x.array[dofs]
+            return g
+
+        dofs = np.unique(np.concatenate([d for _, _, d in parts])) if parts else np.zeros(0, dtype=np.int64)
+        return dofs, values
+
+    def _interpolant(self, value, t, components):
+        p = self.problem.p
+
+        def evaluate(x):
+            raw = value(x[: self.problem.dim], t, p) if callable(value) else value
+            if self.n == 1:
+                return np.broadcast_to(np.asarray(raw, dtype=float), (x.shape[1],)).copy()
+            out = np.zeros((self.n, x.shape[1]))
+            rows = [raw] if len(components) == 1 else list(raw)
+            for c, row in zip(components, rows):
+                out[c] = row
+            return out
+
+        return evaluate
+
+    def restriction(self, fixed: np.ndarray) -> scipy.sparse.csr_matrix:
+        """``P`` mapping free (reduced) unknowns to all dofs, with periodic sides identified."""
+        representative = np.arange(self.size)
+        coords = self.space.tabulate_dof_coordinates()[:, : self.problem.dim]
+        geometry = self.problem.geometry
+        tol = 1e-8 * geometry.diameter
+        for axis in self.problem.periodic_axes:
+            lower, upper = geometry.lower[axis], geometry.upper[axis]
+            masters = np.nonzero(np.abs(coords[:, axis] - lower) < tol)[0]
+            slaves = np.nonzero(np.abs(coords[:, axis] - upper) < tol)[0]
+            shifted = coords[slaves].copy()
+            shifted[:, axis] = lower
+            distance, nearest = cKDTree(coords[masters]).query(shifted)
+            if len(slaves) != len(masters) or np.any(distance > tol):
+                raise ValueError(f"the mesh is not periodic along axis {axis}: opposite sides' nodes do not match")
+            for c in range(self.n):
+                representative[slaves * self.n + c] = masters[nearest] * self.n + c
+        for _ in range(len(self.problem.periodic_axes)):  # corners: follow chains to the root
+            representative = representative[representative]
+        free = np.setdiff1d(np.arange(self.size), fixed)
+        roots, column = np.unique(representative[free], return_inverse=True)
+        if np.intersect1d(roots, fixed).size:
+            keep = ~np.isin(representative[free], fixed)  # slaves of a constrained master are constrained too
+            free, column = free[keep], np.unique(representative[free[keep]], return_inverse=True)[1]
+        return scipy.sparse.csr_matrix((np.ones(len(free)), (free, column)), shape=(self.size, column.max() + 1))
+
+    # forms --------------------------------------------------------------------------------
+    def operator(self, w, t, v, x):
+        """``L(w, t) = -(F, grad v) - (S, v) - <g, v>`` for the divergence-form equation."""
+        problem, eq, p = self.problem, self.problem.equation, self.problem.p
+        n, d = self.n, problem.dim
+        grad_w = ufl.grad(w)
+        form = 0
+        if eq.flux is not None:
+            rows = flux_rows(eq.flux(w, grad_w, x, t, p), n, d)
+            flux = ufl.as_vector(rows[0]) if n == 1 else ufl.as_matrix(rows)
+            form = form - ufl.inner(flux, ufl.grad(v)) * ufl.dx
+        if eq.source is not None:
+            values = source_rows(eq.source(w, grad_w, x, t, p), n)
+            source = values[0] if n == 1 else ufl.as_vector(values)
+            form = form - ufl.inner(source, v) * ufl.dx
+        for tag, condition in enumerate(problem.conditions_of(Neumann), start=1):
+            g = problem.value_of(condition.value, x, t)
+            if n > 1:
+                components = range(n)[problem.component_slice(condition.field)]
+                rows = [g] if len(components) == 1 else list(g)
+                g = ufl.as_vector([rows[list(components).index(c)] if c in components else 0.0 for c in range(n)])
+            form = form - ufl.inner(g, v) * self.ds(tag)
+        return form
+
+    @property
+    def ds(self):
+        if not hasattr(self, "_ds"):
+            neumann = self.problem.conditions_of(Neumann)
+            indices, values = [], []
+            for tag, condition in enumerate(neumann, start=1):
+                facets = dmesh.locate_entities_boundary(self.mesh, self.fdim, _boundary_marker(self.problem.geometry, condition.on))
+                indices.append(facets)
+                values.append(np.full(len(facets), tag, dtype=np.int32))
+            if indices:
+                order_indices = np.concatenate(indices)
+                order, unique = np.unique(order_indices, return_index=True)
+                tags = dmesh.meshtags(self.mesh, self.fdim, order.astype(np.int32), np.concatenate(values)[unique])
+                self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=tags)
+            else:
+                self._ds = ufl.Measure("ds", domain=self.mesh)
+        return self._ds
+
+
+class _Newton:
+    """Newton's method on the reduced system ``P^T R(P z + g) = 0`` with SciPy's sparse LU."""
+
+    def __init__(self, disc: _Discretisation, residual_form, unknown, P, settings, varying=()):
+        self.disc, self.P, self.settings = disc, P, settings
+        self.unknown = unknown
+        jacobian = ufl.derivative(residual_form, unknown, ufl.TrialFunction(disc.space))
+        expanded = ufl.algorithms.expand_derivatives(jacobian)
+        self.linear = unknown not in expanded.coefficients()
+        # a linear form whose matrix does not involve the time: factorise once for all steps
+        self.frozen = self.linear and not set(expanded.constants()) & set(varying)
+        self.residual = fem.form(residual_form)
+        self.jacobian = fem.form(jacobian)
+        self._lu = None
+        self.iterations = 0
+
+    def _factor(self):
+        if self._lu is None or not self.frozen:
+            J = compat.assemble_matrix(self.jacobian)
+            self._lu = scipy.sparse.linalg.splu((self.P.T @ J @ self.P).tocsc())
+        return self._lu
+
+    def solve(self, U: np.ndarray, when: str) -> np.ndarray:
+        norm0 = None
+        for iteration in range(self.settings.max_newton + 1):
+            self.unknown.x.array[:] = U
+            r = self.P.T @ compat.assemble_vector(self.residual)
+            norm = float(np.linalg.norm(r))
+            if not np.isfinite(norm):
+                raise RuntimeError(f"Newton diverged {when} (non-finite residual); reduce dt or refine the mesh")
+            norm0 = norm if norm0 is None else norm0
+            if norm <= self.settings.newton_atol + self.settings.newton_rtol * norm0 and (iteration or norm == 0):
+                return U
+            U = U - self.P @ self._factor().solve(r)
+            self.iterations += 1
+            if self.linear:
+                return U
+        raise RuntimeError(
+            f"Newton did not converge {when}: residual {norm:.3e} after {self.settings.max_newton} iterations "
+            f"(start {norm0:.3e}); reduce dt or refine the mesh"
+        )
+
+
+# -- the solution --------------------------------------------------------------------------------
+class ReferenceSolution(Solution):
+    """A FEniCS solution: exact finite-element evaluation in space, linear in time between saves."""
+
+    def __init__(self, problem, settings, disc, times, snapshots, wall_time, cached=False):
+        config = {**dataclasses.asdict(settings), "dofs": disc.size, "cached": cached}
+        super().__init__(problem, "fenics", config, wall_time)
+        self.settings, self.times, self.snapshots = settings, np.asarray(times), np.asarray(snapshots)
+        self._disc = disc
+        self._scratch = fem.Function(disc.space)
+
+    @property
+    def space(self):
+        return self._disc.space
+
+    def at_save(self, k: int):
+        """The DOLFINx Function of saved step ``k``."""
+        function = fem.Function(self._disc.space)
+        function.x.array[:] = self.snapshots[k]
+        return function
+
+    def _eval(self, k, points3, cells, inside):
+        self._scratch.x.array[:] = self.snapshots[k]
+        out = np.full((len(points3), self.problem.n_components), np.nan)
+        if inside.any():
+            out[inside] = self._scratch.eval(points3[inside], cells[inside]).reshape(inside.sum(), -1)
+        return out
+
+    def __call__(self, points):
+        points = np.asarray(points, dtype=float)
+        x, t = self.problem.split_points(points)
+        points3 = np.zeros((len(points), 3))
+        points3[:, : self.problem.dim] = x.T
+        cells = compat.locate_cells(self._disc.mesh, points3)
+        inside = cells >= 0
+        if t is None:
+            return self._eval(0, points3, cells, inside)
+        t0, t1 = self.times[0], self.times[-1]
+        if np.any((t < t0 - 1e-12 * (t1 - t0)) | (t > t1 + 1e-12 * (t1 - t0))):
+            raise ValueError(f"times must lie in the solved interval [{t0}, {t1}]")
+        position = np.interp(t, self.times, np.arange(len(self.times)))
+        lower = np.minimum(np.floor(position).astype(int), len(self.times) - 2)
+        weight = (position - lower)[:, None]
+        out = np.zeros((len(points), self.problem.n_components))
+        for k in np.unique(lower):
+            rows = lower == k
+            sub = lambda j: self._eval(j, points3[rows], cells[rows], inside[rows])  # noqa: E731
+            w = weight[rows]
+            exact_hits = np.all(w == 0)
+            out[rows] = sub(k) if exact_hits else (1 - w) * sub(k) + w * sub(k + 1)
+        return out
+
+
+# -- the solver ----------------------------------------------------------------------------------
+def _cache_dir() -> Path:
+    return Path(os.environ.get("PDEKIT_DATA", "data")) / "reference"
+
+
+def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache: bool = True,
+          progress: bool | None = None, **options) -> ReferenceSolution:
+    """Solve ``problem`` with FEniCSx.
+
+    Args:
+        problem: any :class:`~pdekit.problem.Problem`.
+        settings: discretisation settings; or give them as keyword ``options``.
+        cache: reuse (and store) the result under ``data/reference`` (``$PDEKIT_DATA``), keyed
+            by a fingerprint of the problem and the settings.
+        progress: show a progress bar over time steps (default: when stderr is a terminal).
+
+    Returns:
+        a :class:`ReferenceSolution` evaluable at any points and times of the problem.
+    """
+    if settings is None:
+        settings = ReferenceSettings.from_options(**options)
+    elif options:
+        given = ReferenceSettings.from_options(**options)
+        settings = dataclasses.replace(settings, **{key: getattr(given, key) for key in options})
+    disc = _Discretisation(problem, settings)
+    path = _cache_dir() / f"{problem.name}-{fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)}.nc"
+    if cache and path.exists():
+        loaded = _load_cached(path, problem, settings, disc)
+        if loaded is not None:
+            return loaded
+    start = _time.perf_counter()
+    times, snapshots = _march(problem, settings, disc, progress)
+    solution = ReferenceSolution(problem, settings, disc, times, snapshots, _time.perf_counter() - start)
+    if cache:
+        coords = disc.space.tabulate_dof_coordinates()
+        save_dataset(xr.Dataset({"values": (("time", "dof"), solution.snapshots),
+                                 "dof_coordinates": (("block", "xyz"), coords)},
+                                coords={"time": solution.times}, attrs={"wall_time_s": solution.wall_time}), path)
+    return solution
+
+
+def _load_cached(path, problem, settings, disc):
+    data = xr.load_dataset(path, engine="h5netcdf")
+    if not np.allclose(data["dof_coordinates"].values, disc.space.tabulate_dof_coordinates()):
+        return None  # the mesh came out differently (another DOLFINx or gmsh): solve again
+    return ReferenceSolution(problem, settings, disc, data["time"].values, data["values"].values,
+                             float(data.attrs["wall_time_s"]), cached=True)
+
+
+def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation, progress):
+    """Time-march (or solve once, for steady problems); returns save times and snapshots."""
+    eq, V = problem.equation, disc.space
+    v, x = ufl.TestFunction(V), ufl.SpatialCoordinate(disc.mesh)
+    fixed, dirichlet_values = disc.dirichlet()
+    P = disc.restriction(fixed)
+    u = disc.u
+
+    if not problem.is_evolution:
+        form = eq.weak_form(WeakFormContext(u, None, v, x, None, None, None, problem.p, disc.mesh, V, 1.0)) \
+            if eq.weak_form else disc.operator(u, None, v, x)
+        U = np.zeros(disc.size)
+        U[fixed] = dirichlet_values(None)[fixed]
+        U = _Newton(disc, form, u, P, settings).solve(U, "in the steady solve")
+        return np.zeros(1), U[None, :]
+
+    t0, t1 = problem.time.t0, problem.time.t1
+    steps_per_save = int(np.ceil((t1 - t0) / (settings.dt or (t1 - t0) / 200) / settings.saves - 1e-9))
+    steps = steps_per_save * settings.saves
+    dt = (t1 - t0) / steps
+    theta = SCHEMES[settings.scheme]
+    t_new, t_old, t_older = (compat.constant(disc.mesh, t0) for _ in range(3))
+    u_n, u_nm1 = fem.Function(V), fem.Function(V)
+    u_n.interpolate(disc._interpolant(_initial(problem, 0).value, t0, range(disc.n)))
+    dt_c = compat.constant(disc.mesh, dt)
+    c1, c2 = eq.time_coefficient, eq.second_time_coefficient
+
+    def weighted(terms):
+        return sum(weight * disc.operator(w, t, v, x) for weight, w, t in terms if weight)
+
+    if eq.weak_form is not None:
+        form = eq.weak_form(WeakFormContext(u, u_n, v, x, t_new, t_old, dt_c, problem.p, disc.mesh, V, theta))
+    elif c2 == 0:
+        form = c1 * ufl.inner(u - u_n, v) / dt_c * ufl.dx + weighted([(theta, u, t_new), (1 - theta, u_n, t_old)])
+    else:
+        weights = (0.25, 0.5, 0.25) if settings.scheme == "crank_nicolson" else (1.0, 0.0, 0.0)
+        damping = (u - u_nm1) / (2 * dt_c) if settings.scheme == "crank_nicolson" else (u - u_n) / dt_c
+        form = c2 * ufl.inner(u - 2 * u_n + u_nm1, v) / dt_c**2 * ufl.dx \
+            + weighted(list(zip(weights, (u, u_n, u_nm1), (t_new, t_old, t_older))))
+        if c1:
+            form = form + c1 * ufl.inner(damping, v) * ufl.dx
+    newton = _Newton(disc, form, u, P, settings, varying=(t_new, t_old, t_older))
+
+    times, snapshots = [t0], [u_n.x.array.copy()]
+    first = 1
+    if c2 != 0:  # start the three-level scheme with a Taylor step u1 = u0 + dt v0 + dt^2 / 2 a0
+        u_nm1.x.array[:] = u_n.x.array
+        u_n.x.array[:] = _taylor_step(problem, disc, u_n, v, x, P, dt, t0, fixed, dirichlet_values(t0 + dt))
+        first = 2
+        t_older.value, t_old.value = t0, t0 + dt
+        if steps_per_save == 1:
+            times.append(t0 + dt)
+            snapshots.append(u_n.x.array.copy())
+    show = sys.stderr.isatty() if progress is None else progress
+    for step in tqdm(range(first, steps + 1), desc=f"{problem.name} reference", disable=not show, unit="step"):
+        t = t0 + step * dt
+        t_new.value = t
+        U = u_n.x.array.copy()
+        U[fixed] = dirichlet_values(t)[fixed]
+        U = newton.solve(U, f"at t = {t:.6g}")
+        if c2 != 0:
+            u_nm1.x.array[:] = u_n.x.array
+            t_older.value = t_old.value
+        u_n.x.array[:] = U
+        t_old.value = t
+        if step % steps_per_save == 0:
+            times.append(t)
+            snapshots.append(U.copy())
+    return np.asarray(times), np.asarray(snapshots)
+
+
+def _initial(problem, derivative):
+    for condition in problem.conditions_of(Initial):
+        if condition.derivative == derivative:
+            return condition
+    raise ValueError(f"problem {problem.name!r} has no initial condition of derivative order {derivative}")
+
+
+def _taylor_step(problem, disc, u0, v, x, P, dt, t0, fixed, boundary_values):
+    """``u0 + dt v0 + dt^2 / 2 a0``, ``a0`` from the equation at ``t0`` (third-order accurate start)."""
+    eq = problem.equation
+    v0 = fem.Function(disc.space)
+    v0.interpolate(disc._interpolant(_initial(problem, 1).value, t0, range(disc.n)))
+    t = compat.constant(disc.mesh, t0)
+    trial = ufl.TrialFunction(disc.space)
+    M = compat.assemble_matrix(fem.form(eq.second_time_coefficient * ufl.inner(trial, v) * ufl.dx))
+    rhs = disc.operator(u0, t, v, x)
+    if eq.time_coefficient:
+        rhs = rhs + eq.time_coefficient * ufl.inner(v0, v) * ufl.dx
+    b = compat.assemble_vector(fem.form(rhs))
+    # on constrained dofs the acceleration follows from the boundary values at t0 + dt
+    a0 = np.zeros_like(b)
+    a0[fixed] = 2 * (boundary_values[fixed] - u0.x.array[fixed] - dt * v0.x.array[fixed]) / dt**2
+    a0 += P @ scipy.sparse.linalg.spsolve((P.T @ M @ P).tocsc(), -P.T @ (b + M @ a0))
+    return u0.x.array + dt * v0.x.array + 0.5 * dt**2 * a0

@@ -1,0 +1,208 @@
+"""Solutions: callable on points, convertible to labelled xarray data, saved as netCDF4/HDF5.
+
+Every solver (the FEniCS reference, neural fields, neural operators) returns a
+:class:`Solution`, so comparison, plotting and the CLI treat them alike.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy.interpolate import RegularGridInterpolator
+
+__all__ = ["Solution", "FunctionSolution", "GridSolution", "load", "save_dataset", "default_grid", "versions"]
+
+AXES = ("x", "y", "z")
+DEFAULT_RESOLUTION = {1: 256, 2: 101, 3: 33}
+DEFAULT_TIMES = 101
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on (those installed)."""
+    found = {"python": platform.python_version()}
+    for name, dists in {"pdekit": ["pdekit"], "numpy": ["numpy"], "torch": ["torch"], "xarray": ["xarray"],
+                        "dolfinx": ["fenics-dolfinx", "dolfinx"]}.items():
+        for dist in dists:
+            try:
+                found[name] = importlib.metadata.version(dist)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        else:
+            module = sys.modules.get(name)
+            if module is not None and hasattr(module, "__version__"):
+                found[name] = str(module.__version__)
+    return found
+
+
+def default_grid(problem, resolution: int | None = None, times: int | None = None) -> dict[str, np.ndarray]:
+    """Evaluation coordinates: a regular grid over the bounding box, and times for evolution."""
+    n = resolution or DEFAULT_RESOLUTION[problem.dim]
+    coords = {AXES[j]: np.linspace(problem.geometry.lower[j], problem.geometry.upper[j], n) for j in range(problem.dim)}
+    if problem.is_evolution:
+        coords = {"t": np.linspace(problem.time.t0, problem.time.t1, times or DEFAULT_TIMES), **coords}
+    return coords
+
+
+def grid_points(coords: dict[str, np.ndarray]) -> np.ndarray:
+    """All grid points, ``(N, input_dim)`` with space first and time last, in C order of the dims."""
+    mesh = np.meshgrid(*coords.values(), indexing="ij")
+    columns = [m.ravel() for name, m in zip(coords, mesh) if name != "t"]
+    if "t" in coords:
+        columns.append(mesh[list(coords).index("t")].ravel())
+    return np.stack(columns, axis=1)
+
+
+class Solution(ABC):
+    """A solution of a Problem, evaluable at ``(N, input_dim)`` points (space first, time last).
+
+    Attributes:
+        problem: the :class:`~pdekit.problem.Problem` solved (may be ``None`` for loaded data
+            whose problem is not a registered case).
+        solver: name of the method that produced it.
+        config: the settings used, as a JSON-able dict.
+        wall_time: seconds spent solving.
+    """
+
+    def __init__(self, problem, solver: str, config: dict | None = None, wall_time: float = 0.0):
+        self.problem = problem
+        self.solver = solver
+        self.config = dict(config or {})
+        self.wall_time = float(wall_time)
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return self.problem.components
+
+    @abstractmethod
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """Values ``(N, n_components)`` at ``(N, input_dim)`` points."""
+
+    def to_xarray(self, coords: dict[str, np.ndarray] | None = None, resolution: int | None = None,
+                  times: int | None = None) -> xr.Dataset:
+        """The solution on a grid as a Dataset named after the fields (NaN outside the domain).
+
+        Args:
+            coords: explicit coordinates (``t`` first, then ``x, y, z``); else :func:`default_grid`.
+            resolution: points per spatial axis of the default grid.
+            times: number of times of the default grid.
+        """
+        coords = coords or default_grid(self.problem, resolution, times)
+        points = grid_points(coords)
+        values = np.asarray(self(points), dtype=float)
+        inside = self.problem.geometry.contains(points[:, : self.problem.dim])
+        values[~inside] = np.nan
+        shape = tuple(len(c) for c in coords.values())
+        data = {name: (tuple(coords), values[:, i].reshape(shape)) for i, name in enumerate(self.components)}
+        return xr.Dataset(data, coords=coords, attrs=self.attributes())
+
+    def attributes(self) -> dict:
+        """Metadata stored with the data: problem, parameters, solver, config, versions, time."""
+        params = {k: v for k, v in self.problem.params.items() if isinstance(v, (int, float, str))}
+        return {
+            "problem": self.problem.name,
+            "description": self.problem.description,
+            "params": json.dumps(params),
+            "solver": self.solver,
+            "config": json.dumps(self.config, default=repr),
+            "versions": json.dumps(versions()),
+            "wall_time_s": self.wall_time,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def save(self, path, **grid) -> Path:
+        """Write :meth:`to_xarray` to ``path`` (netCDF4/HDF5), atomically."""
+        return save_dataset(self.to_xarray(**grid), path)
+
+
+class FunctionSolution(Solution):
+    """A Solution backed by a function of points (an exact solution, a trained network)."""
+
+    def __init__(self, problem, function, solver: str, config: dict | None = None, wall_time: float = 0.0):
+        super().__init__(problem, solver, config, wall_time)
+        self._function = function
+
+    def __call__(self, points):
+        points = np.asarray(points, dtype=float)
+        self.problem.split_points(points)  # shape check with a clear message
+        return np.asarray(self._function(points), dtype=float).reshape(len(points), -1)
+
+
+class GridSolution(Solution):
+    """A Solution given by values on a grid (a loaded result), interpolated multilinearly."""
+
+    def __init__(self, dataset: xr.Dataset, problem=None):
+        attrs = dataset.attrs
+        super().__init__(problem, attrs.get("solver", "unknown"), json.loads(attrs.get("config", "{}")),
+                         attrs.get("wall_time_s", 0.0))
+        self.dataset = dataset
+        self._fields = [name for name in dataset.data_vars]
+        self._dims = [d for d in AXES if d in dataset.dims] + (["t"] if "t" in dataset.dims else [])
+
+    @property
+    def components(self):
+        return tuple(self._fields)
+
+    def __call__(self, points):
+        points = np.asarray(points, dtype=float)
+        if points.ndim != 2 or points.shape[1] != len(self._dims):
+            raise ValueError(f"points must have shape (N, {len(self._dims)}) ordered {self._dims}, got {points.shape}")
+        axes = [self.dataset[d].values for d in self._dims]
+        out = []
+        for name in self._fields:
+            values = self.dataset[name].transpose(*self._dims).values
+            interpolate = RegularGridInterpolator(axes, values, bounds_error=False, fill_value=np.nan)
+            out.append(interpolate(points))
+        return np.stack(out, axis=1)
+
+    def to_xarray(self, coords=None, resolution=None, times=None):
+        if coords is None and resolution is None and times is None:
+            return self.dataset
+        if self.problem is None:
+            raise ValueError("regridding loaded data needs its problem; give coords or load a registered case")
+        return super().to_xarray(coords, resolution, times)
+
+    def attributes(self):
+        return dict(self.dataset.attrs)
+
+
+def save_dataset(dataset: xr.Dataset, path) -> Path:
+    """Write ``dataset`` as netCDF4/HDF5 to a temporary file beside ``path``, then rename it.
+
+    An interrupted write leaves no file at ``path`` (and no temporary file behind).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        dataset.to_netcdf(temporary, engine="h5netcdf", invalid_netcdf=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path) -> GridSolution:
+    """Load a saved result; its problem is rebuilt when it is a registered case."""
+    dataset = xr.load_dataset(path, engine="h5netcdf")
+    problem = None
+    from .pde_cases import CASES, get_case
+
+    name = dataset.attrs.get("problem")
+    if name in CASES:
+        params = json.loads(dataset.attrs.get("params", "{}"))
+        known = get_case(name).params
+        problem = get_case(name, **{k: v for k, v in params.items() if k in known})
+    return GridSolution(dataset, problem)
