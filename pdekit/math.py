@@ -9,6 +9,7 @@ solutions).  Each function dispatches on the type of its argument, so a user wri
 
 from __future__ import annotations
 
+import builtins as _builtins
 import math as _math
 import sys
 
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 pi = _math.pi
+_builtin_abs = _builtins.abs
 
 
 def _is_torch(value) -> bool:
@@ -55,6 +57,8 @@ def _unary(name: str, torch_name: str | None = None, ufl_name: str | None = None
         if backend == "torch":
             return getattr(sys.modules["torch"], torch_name or name)(value)
         if backend == "ufl":
+            if name == "abs":  # UFL has no ``ufl.abs``; its expressions implement ``__abs__``
+                return _builtin_abs(value)
             return getattr(sys.modules["ufl"], ufl_name or name)(value)
         return getattr(np, name)(value)
 

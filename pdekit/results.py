@@ -97,11 +97,15 @@ class Solution(ABC):
             resolution: points per spatial axis of the default grid.
             times: number of times of the default grid.
         """
-        coords = coords or default_grid(self.problem, resolution, times)
+        if coords is None:
+            if self.problem is None:
+                raise ValueError("this solution has no problem to take a default grid from; give coords")
+            coords = default_grid(self.problem, resolution, times)
         points = grid_points(coords)
         values = np.asarray(self(points), dtype=float)
-        inside = self.problem.geometry.contains(points[:, : self.problem.dim])
-        values[~inside] = np.nan
+        if self.problem is not None:
+            inside = self.problem.geometry.contains(points[:, : self.problem.dim])
+            values[~inside] = np.nan
         shape = tuple(len(c) for c in coords.values())
         data = {name: (tuple(coords), values[:, i].reshape(shape)) for i, name in enumerate(self.components)}
         return xr.Dataset(data, coords=coords, attrs=self.attributes())
@@ -168,8 +172,6 @@ class GridSolution(Solution):
     def to_xarray(self, coords=None, resolution=None, times=None):
         if coords is None and resolution is None and times is None:
             return self.dataset
-        if self.problem is None:
-            raise ValueError("regridding loaded data needs its problem; give coords or load a registered case")
         return super().to_xarray(coords, resolution, times)
 
     def attributes(self):

@@ -89,6 +89,8 @@ class Geometry:
             candidates = self.lower + span * unit_samples(int(np.ceil(draw * ratio * 1.2)) + 8, self.dim, method, seed)
             inside = candidates[self.contains(candidates)]
             if len(inside) >= n:
+                if method == "grid":  # grid points come sorted by x: keep a seeded spread, not the first n
+                    return inside[np.sort(np.random.default_rng(seed).permutation(len(inside))[:n])]
                 return inside[:n]
             draw *= 2
 

@@ -258,7 +258,7 @@ class _Discretisation:
         """``L(w, t) = -(F, grad v) - (S, v) - <g, v>`` for the divergence-form equation."""
         problem, eq, p = self.problem, self.problem.equation, self.problem.p
         n, d = self.n, problem.dim
-        grad_w = ufl.grad(w)
+        grad_w = ufl.grad(w) if n == 1 else [ufl.grad(w)[i, :] for i in range(n)]  # rows: grad_u[i][j]
         form = 0
         if eq.flux is not None:
             rows = flux_rows(eq.flux(w, grad_w, x, t, p), n, d)
@@ -495,7 +495,8 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
             times.append(t0 + dt)
             snapshots.append(u_n.x.array.copy())
     show = sys.stderr.isatty() if progress is None else progress
-    for step in tqdm(range(first, steps + 1), desc=f"{problem.name} reference", disable=not show, unit="step"):
+    bar = tqdm(range(first, steps + 1), desc=f"{problem.name} reference", disable=not show, unit="step", mininterval=1.0)
+    for step in bar:
         t = t0 + step * dt
         t_new.value = t
         U = u_n.x.array.copy()
