@@ -159,3 +159,22 @@ def test_bad_settings_give_clear_errors(reference):
     solution = reference.solve(problem, degree=1, cells=4, dt=0.1, saves=10, cache=False)
     with pytest.raises(ValueError, match=r"times must lie in the solved interval"):
         solution(np.array([[0.5, 0.5, 2.0]]))
+
+
+def test_random_initial_conditions_from_the_input_family(reference):
+    """The operator-learning path: sample inputs, get one reference per input."""
+    from pdekit import GaussianRandomField, Initial, Periodic, Problem
+
+    base = get_case("convection1d", beta=1.0)
+    problem = Problem(name="convection_grf", geometry=base.geometry, time=base.time, equation=base.equation,
+                      params={"beta": 1.0, "u0": lambda x, t, p: pm.sin(x[0])},
+                      conditions=[Periodic(0), Initial(lambda x, t, p: p.u0(x, t, p))],
+                      input_family=GaussianRandomField("u0", length_scale=0.5, modes=4))
+    first, second = problem.sample_inputs(2, seed=0)
+    solutions = [reference.solve(variant, degree=2, cells=64, dt=0.01, saves=10) for variant in (first, second)]
+    x = np.linspace(0, 2 * np.pi, 50)
+    # pure transport at speed 1: u(x, 1) = u0(x - 1)
+    for variant, solution in zip((first, second), solutions):
+        shifted = variant.params["u0"](np.stack([(x - 1.0) % (2 * np.pi)]))
+        np.testing.assert_allclose(solution(np.stack([x, np.ones_like(x)], axis=1))[:, 0], shifted, atol=5e-3)
+    assert not np.allclose(solutions[0].snapshots[-1], solutions[1].snapshots[-1])

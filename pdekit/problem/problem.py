@@ -183,6 +183,13 @@ class Problem:
             raise ValueError(f"unknown parameter {unknown[0]!r}; this problem's parameters are: {_names(self.params)}")
         return dataclasses.replace(self, params={**self.params, **values})
 
+    def sample_inputs(self, n: int, seed: int = 0) -> list["Problem"]:
+        """``n`` variants with the input family's parameter set to seeded random samples."""
+        if self.input_family is None:
+            raise ValueError(f"problem {self.name!r} has no input_family to sample")
+        samples = self.input_family.sample(self.geometry, n, seed)
+        return [self.with_params(**{self.input_family.param: sample}) for sample in samples]
+
     # -- sampling --------------------------------------------------------------------------
     def sample_interior(self, n: int, method: str = "uniform", seed: int = 0) -> np.ndarray:
         """``n`` seeded points in the domain (space-time for evolution problems)."""
@@ -258,6 +265,10 @@ class Problem:
             raise ValueError("the equation has a second time derivative but the problem is steady; give time=TimeInterval(...)")
         if self.exact is not None:
             _check_signature(self.exact, VALUE_ARGS, "exact solution")
+        family = self.input_family
+        if family is not None and getattr(family, "param", None) not in self.params:
+            raise ValueError(f"input_family fills parameter {getattr(family, 'param', None)!r}, which the problem "
+                             f"does not have; its parameters are: {_names(self.params)}")
         self._validate_conditions()
         self._dry_run()
 
