@@ -103,6 +103,7 @@ def _compare(args):
         print(f"figure -> {args.figure}")
     if args.json:
         metrics = {name: float(value) for name, value in result.metrics.items() if value.ndim == 0}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # as for --figure and --out
         Path(args.json).write_text(json.dumps(metrics, indent=2))
     return 0
 

@@ -53,6 +53,8 @@ def backend_of(*values) -> str:
 
 def _unary(name: str, torch_name: str | None = None, ufl_name: str | None = None):
     def function(value):
+        if getattr(value, "is_jet", False):  # a derivative jet (pdekit.derivatives.jet)
+            return value.apply(name)
         backend = backend_of(value)
         if backend == "torch":
             return getattr(sys.modules["torch"], torch_name or name)(value)

@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import sys
-import tempfile
+import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -57,9 +57,10 @@ def default_grid(problem, resolution: int | None = None, times: int | None = Non
 def grid_points(coords: dict[str, np.ndarray]) -> np.ndarray:
     """All grid points, ``(N, input_dim)`` with space first and time last, in C order of the dims."""
     mesh = np.meshgrid(*coords.values(), indexing="ij")
-    columns = [m.ravel() for name, m in zip(coords, mesh) if name != "t"]
+    names = list(coords)
+    columns = [mesh[names.index(axis)].ravel() for axis in AXES if axis in coords]  # x, y, z in any dim order
     if "t" in coords:
-        columns.append(mesh[list(coords).index("t")].ravel())
+        columns.append(mesh[names.index("t")].ravel())
     return np.stack(columns, axis=1)
 
 
@@ -165,8 +166,14 @@ class GridSolution(Solution):
         out = []
         for name in self._fields:
             values = self.dataset[name].transpose(*self._dims).values
-            interpolate = RegularGridInterpolator(axes, values, bounds_error=False, fill_value=np.nan)
-            out.append(interpolate(points))
+            finite = np.isfinite(values)
+            interpolate = RegularGridInterpolator(axes, np.where(finite, values, 0.0), bounds_error=False,
+                                                  fill_value=np.nan)
+            result = interpolate(points)
+            if not finite.all():  # NaN (outside the domain) only where a NaN node has weight, not beside it
+                on_nan = RegularGridInterpolator(axes, (~finite).astype(float), bounds_error=False, fill_value=0.0)
+                result[on_nan(points) > 1e-10] = np.nan
+            out.append(result)
         return np.stack(out, axis=1)
 
     def to_xarray(self, coords=None, resolution=None, times=None):
@@ -185,8 +192,9 @@ def save_dataset(dataset: xr.Dataset, path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    # created like any new file (mode 0o666 less the umask; mkstemp would make it 0o600), exclusively
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         dataset.to_netcdf(temporary, engine="h5netcdf", invalid_netcdf=False)
         os.replace(temporary, path)

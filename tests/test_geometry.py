@@ -171,8 +171,7 @@ def test_disk_normal_is_radial():
 def test_polygon_normals_do_not_depend_on_vertex_order():
     ccw = Polygon(L_SHAPE).sample_boundary(100, seed=0)
     cw = Polygon(L_SHAPE[::-1]).sample_boundary(100, seed=0)
-    # sort both by position so the two point sets can be matched up
-    for sample in (ccw, cw):
+    for sample in (ccw, cw):  # either orientation: outward means out of the same L-shape
         eps = 1e-4
         geometry = Polygon(L_SHAPE)
         far = np.linalg.norm(sample.points[:, None] - geometry.vertices[None], axis=2).min(axis=1) > 1e-3

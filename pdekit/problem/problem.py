@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import numbers
 from dataclasses import dataclass, field
@@ -34,18 +35,20 @@ class Field:
 
 
 class Parameters:
-    """Read-only parameters with attribute access (``p.beta``) and a clear error for a typo."""
+    """Read-only parameters with attribute access (``p.beta``) and a clear error for a typo.
+
+    Values live in the instance ``__dict__`` so that ``p.beta`` is a plain attribute read
+    (``torch.compile`` traces it without a graph break); only a missing name reaches
+    ``__getattr__``, which names the valid ones.
+    """
 
     def __init__(self, values: Mapping[str, object]):
-        object.__setattr__(self, "_values", MappingProxyType(dict(values)))
+        self.__dict__.update(values)
 
     def __getattr__(self, name):
-        values = object.__getattribute__(self, "_values")
-        if name in values:
-            return values[name]
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(f"unknown parameter {name!r}; this problem's parameters are: {_names(values)}")
+        raise AttributeError(f"unknown parameter {name!r}; this problem's parameters are: {_names(self.__dict__)}")
 
     def __setattr__(self, name, value):
         raise AttributeError("parameters are read-only; use problem.with_params(...) for a variant")
@@ -54,10 +57,10 @@ class Parameters:
         return getattr(self, name)
 
     def as_dict(self) -> dict:
-        return dict(self._values)
+        return dict(self.__dict__)
 
     def __repr__(self):
-        return f"Parameters({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+        return f"Parameters({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
 def _names(values) -> str:
@@ -164,7 +167,7 @@ class Problem:
             start += f.components
         raise ValueError(f"unknown field {field_name!r}; this problem's fields are: {_names(self.field_names)}")
 
-    @property
+    @functools.cached_property
     def p(self) -> Parameters:
         """The parameters as a namespace, as the equation's callables receive them."""
         return Parameters(self.params)
