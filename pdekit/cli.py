@@ -21,13 +21,23 @@ from .pde_cases import CASES, get_case, list_cases
 __all__ = ["main", "SOLVERS"]
 
 
-def _reference(problem, options, progress):
+def _reference(problem, options, args):
     from .reference import solve
 
-    return solve(problem, progress=progress, **options)
+    return solve(problem, progress=not args.quiet, **options)
 
 
-SOLVERS = {"fenics": _reference}
+def _neural(name):
+    def run(problem, options, args):
+        from .solvers import get_solver
+
+        solver = get_solver(name, **{"progress": not args.quiet, **options})
+        return solver.solve(problem, checkpoint=getattr(args, "checkpoint", None), resume=getattr(args, "resume", False))
+
+    return run
+
+
+SOLVERS = {"fenics": _reference, "pinn": _neural("pinn")}
 
 
 def _pairs(items, flag):
@@ -75,7 +85,7 @@ def _run_solver(args, solver_name):
     if solver_name not in SOLVERS:
         raise ValueError(f"unknown solver {solver_name!r}; valid solvers: {', '.join(SOLVERS)}")
     problem = get_case(case, **{k: _number(k, v) for k, v in params.items()})
-    solution = SOLVERS[solver_name](problem, options, progress=not args.quiet)
+    solution = SOLVERS[solver_name](problem, options, args)
     resolution = args.resolution or output.get("resolution")
     times = args.times or output.get("times")
     path = solution.save(args.out, resolution=resolution, times=times)
@@ -127,6 +137,8 @@ def _parser():
     solve = commands.add_parser("solve", help="solve a case with a chosen solver")
     solver_flags(solve)
     solve.add_argument("--solver", required=True, help=f"one of: {', '.join(SOLVERS)}")
+    solve.add_argument("--checkpoint", metavar="F.pt", help="checkpoint file of a neural solver (written atomically)")
+    solve.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     comp = commands.add_parser("compare", help="errors of a result against a reference result")
     comp.add_argument("result")
     comp.add_argument("reference")
@@ -147,7 +159,7 @@ def main(argv=None) -> int:
         if args.command == "solve":
             return _run_solver(args, args.solver)
         return _compare(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"pdekit: error: {error}", file=sys.stderr)
         return 2
 

@@ -10,7 +10,7 @@ import torch
 
 from ..problem.equation import flux_rows, source_rows
 
-__all__ = ["strong_residual"]
+__all__ = ["strong_residual", "residual_of_values"]
 
 
 def _grad(output: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -32,8 +32,15 @@ def strong_residual(problem, u_fn, points: torch.Tensor) -> torch.Tensor:
         ``(N, n_components)`` tensor of residuals, differentiable for training.
     """
     points = points.detach().requires_grad_(True)
+    return residual_of_values(problem, points, u_fn(points))
+
+
+def residual_of_values(problem, points: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """The residual of ``values`` ``(N, n)`` computed from ``points`` (which require grad).
+
+    This is the form other libraries' callbacks need (DeepXDE's ``pde(x, y)``).
+    """
     n, d = problem.n_components, problem.dim
-    values = u_fn(points)
     if values.shape != (len(points), n):
         raise ValueError(f"u_fn must return shape ({len(points)}, {n}), got {tuple(values.shape)}")
     grads = [_grad(values[:, i], points) for i in range(n)]

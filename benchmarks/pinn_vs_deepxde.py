@@ -1,0 +1,131 @@
+"""pdekit's PINN against DeepXDE (PyTorch backend) on burgers1d: speed and accuracy in one run.
+
+Same problem (built once with pdekit; DeepXDE gets it through pdekit.interop.deepxde), same
+network ([2] + [20]*3 + [1], tanh, Glorot normal), same point counts (2540 interior, 80
+boundary, 160 initial), same Adam learning rate and number of steps.
+
+    python benchmarks/pinn_vs_deepxde.py                   # speed + accuracy after --steps
+    python benchmarks/pinn_vs_deepxde.py --recipe          # also the full Adam + L-BFGS recipe
+                                                           # (burgers1d and allen_cahn1d, slow)
+Prints a table and writes benchmarks/results/pinn_vs_deepxde.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+
+from pdekit import anchors, compare, get_case  # noqa: E402
+from pdekit.solvers.pinn import PINN, initial_dirichlet_transform  # noqa: E402
+
+OUT = Path(__file__).parent / "results" / "pinn_vs_deepxde.json"
+POINTS = dict(n_interior=2540, n_boundary=80, n_initial=160)
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def rel_l2(solution, anchor) -> float:
+    return float(compare(solution, anchor).metrics["u_rel_l2"])
+
+
+def run_deepxde(problem, anchor, steps: int, warmup: int, lr: float, seed: int):
+    from pdekit.interop.deepxde import deepxde, to_deepxde
+
+    dde = deepxde()
+    dde.config.set_random_seed(seed)
+    data = to_deepxde(problem, POINTS["n_interior"], POINTS["n_boundary"], POINTS["n_initial"])
+    net = dde.nn.FNN([2] + [20] * 3 + [1], "tanh", "Glorot normal")
+    model = dde.Model(data, net)
+    model.compile("adam", lr=lr)
+    model.train(iterations=warmup, display_every=10**9, verbose=0)
+    start = time.perf_counter()
+    model.train(iterations=steps - warmup, display_every=10**9, verbose=0)
+    seconds = time.perf_counter() - start
+    x, t = np.meshgrid(anchor.x.values, anchor.t.values)
+    prediction = model.predict(np.stack([x.ravel(), t.ravel()], axis=1)).reshape(x.shape)
+    error = float(np.linalg.norm(prediction - anchor.u.values) / np.linalg.norm(anchor.u.values))
+    return {"steps_per_s": (steps - warmup) / seconds, "rel_l2": error, "steps": steps}
+
+
+def run_pdekit(problem, anchor, steps: int, warmup: int, lr: float, seed: int, device: str, compiled: bool):
+    solver = PINN(adam_steps=steps, lr=lr, seed=seed, device=device, compile=compiled, log_every=warmup,
+                  progress=False, **POINTS)
+    solution = solver.solve(problem)
+    rows = solution.history.rows
+    first, last = rows[0], rows[-1]  # steps/s after the first `warmup` steps (which include compiling)
+    return {"steps_per_s": (last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"]),
+            "rel_l2": rel_l2(solution, anchor), "steps": steps, "compiled": solution.config["compiled"],
+            "derivative_path": solution.config["derivative_path"], "warmup_s": first["wall_time"]}
+
+
+def run_recipe(device: str, seed: int):
+    """The full recipe: Adam then L-BFGS, compiled, against the anchors."""
+    results = {}
+    burgers = get_case("burgers1d")
+    solver = PINN(adam_steps=15000, lr=1e-3, lbfgs_steps=400, width=32, depth=5, n_interior=8000, n_boundary=400,
+                  n_initial=400, resample="rad", resample_every=2500, seed=seed, device=device, compile=True,
+                  log_every=500, progress=False)
+    start = time.perf_counter()
+    solution = solver.solve(burgers)
+    results["burgers1d"] = {"rel_l2": rel_l2(solution, anchors.burgers()), "seconds": time.perf_counter() - start,
+                            "config": {k: solution.config[k] for k in ("width", "depth", "n_interior", "adam_steps",
+                                                                        "lbfgs_steps", "resample")}}
+    allen = get_case("allen_cahn1d")
+    solver = PINN(adam_steps=15000, lr=1e-3, lbfgs_steps=300, width=32, depth=4, n_interior=8000, n_initial=0,
+                  n_boundary=0, seed=seed, device=device, compile=True, log_every=500, progress=False)
+    solver.output_transform = initial_dirichlet_transform(allen)
+    start = time.perf_counter()
+    solution = solver.solve(allen)
+    results["allen_cahn1d (hard constraints)"] = {"rel_l2": rel_l2(solution, anchors.allen_cahn()),
+                                                  "seconds": time.perf_counter() - start}
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--recipe", action="store_true", help="also run the full Adam + L-BFGS recipe")
+    parser.add_argument("--skip-deepxde", action="store_true")
+    args = parser.parse_args(argv)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    problem, anchor = get_case("burgers1d"), anchors.burgers()
+    contenders = {}
+    if not args.skip_deepxde:
+        contenders["deepxde"] = run_deepxde(problem, anchor, args.steps, args.warmup, args.lr, args.seed)
+    contenders["pdekit_eager"] = run_pdekit(problem, anchor, args.steps, args.warmup, args.lr, args.seed, device, False)
+    contenders["pdekit_compiled"] = run_pdekit(problem, anchor, args.steps, args.warmup, args.lr, args.seed, device, True)
+    base = contenders.get("deepxde", {}).get("steps_per_s")
+    print(f"burgers1d, {args.steps} Adam steps, device: {device_name(device)}")
+    print(f"{'contender':<18} {'steps/s':>9} {'vs deepxde':>11} {'rel L2':>10}")
+    for name, row in contenders.items():
+        ratio = f"{row['steps_per_s'] / base:.2f}x" if base else "-"
+        print(f"{name:<18} {row['steps_per_s']:>9.1f} {ratio:>11} {row['rel_l2']:>10.3e}")
+    result = {"problem": "burgers1d", "device": device_name(device), "steps": args.steps, "contenders": contenders}
+    if args.recipe:
+        result["recipe"] = run_recipe(device, args.seed)
+        for name, row in result["recipe"].items():
+            print(f"full recipe {name}: rel L2 {row['rel_l2']:.3e} in {row['seconds']:.0f} s")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    print(f"-> {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Forward propagation of value, gradient and second derivatives through a network.
+
+For a network given as a list of primitive operations (affine input map, linear layers,
+elementwise activations), all derivatives a residual needs are pushed forward together in one
+stacked tensor ``(N, K, width)`` with ``K = 1 + D + P`` slots (value, ``D`` first
+derivatives, ``P`` second derivatives for the chosen index pairs): each linear layer is one
+matrix product for all slots, each activation a few fused elementwise operations.  The loss
+then needs only a first-order backward, which ``torch.compile`` handles (double backward
+through compiled code does not work; see NOTES).  This is the "forward Laplacian" idea of Li
+et al. (2023) generalised to any set of second derivatives.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..problem.equation import flux_rows, source_rows
+from .jet import Jet
+
+__all__ = ["required_pairs", "network_jets", "residual_from_jets", "coordinate_jets"]
+
+_ACTIVATIONS = {
+    "tanh": lambda z: (lambda a: (a, 1 - a * a, -2 * a * (1 - a * a)))(torch.tanh(z)),
+    "sin": lambda z: (lambda a: (a, torch.cos(z), -a))(torch.sin(z)),
+    "cos": lambda z: (lambda a: (a, -torch.sin(z), -a))(torch.cos(z)),
+}
+
+
+def required_pairs(problem) -> tuple[tuple[int, int], ...]:
+    """Second-derivative index pairs the problem's residual needs (time is index ``d``)."""
+    d = problem.dim
+    pairs = [(k, j) for k in range(d) for j in range(k, d)] if problem.equation.flux is not None else []
+    if problem.is_evolution and problem.equation.second_time_coefficient:
+        pairs.append((d, d))
+    return tuple(pairs)
+
+
+def _activate(stack, name, dims, pairs):
+    z, dz = stack[:, 0], stack[:, 1 : 1 + dims]
+    a, a1, a2 = _ACTIVATIONS[name](z)
+    a1 = a1[:, None]
+    parts = [a[:, None], a1 * dz]
+    if pairs:
+        curvature = torch.stack([dz[:, i] * dz[:, j] for i, j in pairs], dim=1)
+        parts.append(a1 * stack[:, 1 + dims :] + a2[:, None] * curvature)
+    return torch.cat(parts, dim=1)
+
+
+def network_jets(ops, points: torch.Tensor, pairs=()) -> torch.Tensor:
+    """Push value and derivatives through ``ops``; returns the stack ``(out, 1 + D + P, N)``.
+
+    Slot 0 holds values, slots ``1..D`` first derivatives along each input, the last ``P``
+    slots second derivatives for ``pairs``.  Points are the innermost axis, so every
+    elementwise kernel runs over long contiguous rows, and each linear layer is one matrix
+    product for all slots.  ``ops`` is a sequence of ``("affine", shift, scale)``,
+    ``("linear", weight, bias)``, ``("activation", name)`` and ``("sincos",)`` (concatenated
+    sine and cosine features).
+    """
+    n, dims = points.shape
+    ops = list(ops)
+    if [op[0] for op in ops[:3]] == ["affine", "linear", "activation"] and ops[1][2] is not None:
+        stack, ops = _first_layer(points, ops[:3], dims, pairs), ops[3:]
+    else:
+        eye = torch.eye(dims, dtype=points.dtype, device=points.device)[:, :, None].expand(dims, dims, n)
+        parts = [points.T[:, None], eye]
+        if pairs:
+            parts.append(torch.zeros(dims, len(pairs), n, dtype=points.dtype, device=points.device))
+        stack = torch.cat(parts, dim=1)
+    slots = stack.shape[1]
+    for op in ops:
+        kind = op[0]
+        if kind == "affine":
+            scale = op[2][:, None, None]
+            stack = torch.cat([(stack[:, :1] - op[1][:, None, None]) / scale, stack[:, 1:] / scale], dim=1)
+        elif kind == "linear":
+            stack = torch.matmul(op[1], stack.reshape(stack.shape[0], slots * n)).reshape(-1, slots, n)
+            if op[2] is not None:
+                stack = torch.cat([stack[:, :1] + op[2][:, None, None], stack[:, 1:]], dim=1)
+        elif kind == "activation":
+            stack = _activate(stack, op[1], dims, pairs)
+        elif kind == "sincos":
+            stack = torch.cat([_activate(stack, "sin", dims, pairs), _activate(stack, "cos", dims, pairs)], dim=0)
+        else:
+            raise ValueError(f"unknown network operation {kind!r}")
+    return stack
+
+
+def _first_layer(points, ops, dims, pairs):
+    """Input map, first linear layer and activation in closed form.
+
+    The first layer's input derivatives are constant (the scaled weight columns) and its
+    curvature is zero, so no matrix product over derivative slots is needed.
+    """
+    (_, shift, scale), (_, weight, bias), (_, name) = ops
+    columns = weight / scale  # d z / d x_i, (width, D)
+    z = torch.addmm(bias[:, None], columns, (points - shift).T)
+    a, a1, a2 = _ACTIVATIONS[name](z)
+    slots = [a] + [a1 * columns[:, i : i + 1] for i in range(dims)]
+    slots += [a2 * (columns[:, i] * columns[:, j])[:, None] for i, j in pairs]
+    return torch.stack(slots, dim=1)
+
+
+def output_jets(stack: torch.Tensor, pairs) -> list[Jet]:
+    """One :class:`Jet` per output component from a propagated stack."""
+    dims = stack.shape[1] - 1 - len(pairs)
+    return [Jet(stack[c, 0], stack[c, 1 : 1 + dims].T, stack[c, 1 + dims :].T if pairs else None, pairs)
+            for c in range(stack.shape[0])]
+
+
+def coordinate_jets(points: torch.Tensor, pairs=()) -> list[Jet]:
+    """Jets of the input coordinates themselves (for output transforms)."""
+    dims = points.shape[1]
+    return [Jet.variable(points[:, j], j, dims, pairs) for j in range(dims)]
+
+
+def _spatial_first_order(u: Jet, d: int) -> tuple[Jet, list[Jet]]:
+    """``u`` and its spatial gradient components as first-order jets over space."""
+    index = {p: k for k, p in enumerate(u.pairs)}
+    value = Jet(u.value, u.grad[:, :d])
+    grads = []
+    for k in range(d):
+        column = [u.hess[:, index[(min(k, j), max(k, j))]] for j in range(d)]
+        grads.append(Jet(u.grad[:, k], torch.stack(column, dim=1)))
+    return value, grads
+
+
+def residual_from_jets(problem, u: list[Jet], points: torch.Tensor) -> torch.Tensor:
+    """``c2 u_tt + c1 u_t + div F - S`` from second-order output jets; ``(N, n_components)``.
+
+    ``u`` holds one jet per component over all ``D`` inputs with (at least) the pairs of
+    :func:`required_pairs`.  The divergence is the total derivative of the flux, obtained by
+    evaluating the flux on first-order spatial jets.
+    """
+    d, n = problem.dim, problem.n_components
+    eq, p = problem.equation, problem.p
+    x_plain, t = problem.split_points(points)
+    residual = [torch.zeros_like(points[:, 0]) for _ in range(n)]
+    if eq.flux is not None:
+        spatial = [_spatial_first_order(c, d) for c in u]
+        values = spatial[0][0] if n == 1 else [s[0] for s in spatial]
+        grads = spatial[0][1] if n == 1 else [s[1] for s in spatial]
+        x = [Jet.variable(points[:, j], j, d, second_order=False) for j in range(d)]
+        for i, row in enumerate(flux_rows(eq.flux(values, grads, x, t, p), n, d)):
+            for j, component in enumerate(row):
+                if isinstance(component, Jet):
+                    residual[i] = residual[i] + component.grad[:, j]
+    if eq.source is not None:
+        values = u[0].value if n == 1 else torch.stack([c.value for c in u])
+        grads = u[0].grad[:, :d].T if n == 1 else torch.stack([c.grad[:, :d].T for c in u])
+        for i, value in enumerate(source_rows(eq.source(values, grads, x_plain, t, p), n)):
+            residual[i] = residual[i] - value
+    if problem.is_evolution:
+        tt = u[0].pairs.index((d, d)) if eq.second_time_coefficient else None
+        for i in range(n):
+            if eq.second_time_coefficient:
+                residual[i] = residual[i] + eq.second_time_coefficient * u[i].hess[:, tt]
+            if eq.time_coefficient:
+                residual[i] = residual[i] + eq.time_coefficient * u[i].grad[:, d]
+    return torch.stack(residual, dim=1)

@@ -1,0 +1,1 @@
+"""Bridges to other libraries (DeepXDE), built from the same Problem."""

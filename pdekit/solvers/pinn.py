@@ -1,0 +1,487 @@
+"""Physics-informed neural networks (Raissi et al. 2019) for any Problem.
+
+The loss is the mean square of the strong-form residual at interior collocation points plus
+the boundary and initial conditions at their points; the residual comes from the Problem's
+equation through :mod:`pdekit.derivatives` (forward jets when the model supports them,
+nested autograd otherwise).  Conditions may instead be built into the network by an output
+transform (hard constraints, as DeepXDE's ``apply_output_transform``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..derivatives import coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets, strong_residual
+from ..derivatives.jet import Jet
+from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
+from ..problem.equation import flux_rows
+from ..problem.sampling import unit_samples
+from ..results import FunctionSolution, grid_points
+from .models import build_model, parameter_count
+from .training import Trainer, TrainingSettings, resolve_device, resolve_dtype, seeded
+
+__all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform"]
+
+log = logging.getLogger("pdekit")
+
+RESAMPLING = ("none", "uniform", "rad")
+DERIVATIVES = ("auto", "forward", "autograd")
+
+
+@dataclass(frozen=True)
+class PINNConfig:
+    """Settings of a PINN run (every field can be given as ``--option NAME=VALUE``).
+
+    Args:
+        model, width, depth, activation, fourier_features, fourier_scale: the network.
+        n_interior, n_boundary, n_initial: collocation points per set.
+        sampling: ``uniform``, ``sobol`` or ``grid`` placement of the points.
+        resample: ``none``, ``uniform`` (fresh points) or ``rad`` (residual-based adaptive
+            distribution, Wu et al. 2023), every ``resample_every`` steps.
+        adam_steps, lr, lr_decay: Adam phase (rate times ``lr_decay`` every 1000 steps).
+        lbfgs_steps: L-BFGS calls after Adam, each of up to 20 iterations.
+        weight_residual, weight_boundary, weight_initial: loss weights.
+        dtype, device, seed, compile: numerics and speed.
+        derivatives: ``forward`` (jets, compiles), ``autograd`` (nested), or ``auto``.
+        log_every, eval_every, checkpoint_every: history, error and checkpoint intervals.
+    """
+
+    model: str = "mlp"
+    width: int = 20
+    depth: int = 3
+    activation: str = "tanh"
+    fourier_features: int = 0
+    fourier_scale: float = 1.0
+    n_interior: int = 2540
+    n_boundary: int = 80
+    n_initial: int = 160
+    sampling: str = "uniform"
+    resample: str = "none"
+    resample_every: int = 1000
+    adam_steps: int = 10000
+    lr: float = 1e-3
+    lr_decay: float = 1.0
+    lbfgs_steps: int = 0
+    weight_residual: float = 1.0
+    weight_boundary: float = 1.0
+    weight_initial: float = 1.0
+    dtype: str = "float32"
+    device: str = "auto"
+    seed: int = 0
+    compile: bool = False
+    derivatives: str = "auto"
+    log_every: int = 100
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    progress: bool | None = None
+
+    def __post_init__(self):
+        resolve_dtype(self.dtype)
+        resolve_device(self.device)
+        if self.resample not in RESAMPLING:
+            raise ValueError(f"unknown resampling {self.resample!r}; valid choices: {', '.join(RESAMPLING)}")
+        if self.derivatives not in DERIVATIVES:
+            raise ValueError(f"unknown derivatives path {self.derivatives!r}; valid choices: {', '.join(DERIVATIVES)}")
+        if self.adam_steps < 0 or self.lbfgs_steps < 0 or self.adam_steps + self.lbfgs_steps == 0:
+            raise ValueError("give a positive number of adam_steps and/or lbfgs_steps")
+
+    @classmethod
+    def from_options(cls, **options) -> "PINNConfig":
+        """A config from keyword options; CLI strings are converted to each field's type."""
+        return _from_options(cls, options, "PINN")
+
+
+def _from_options(cls, options, what):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in options.items():
+        if key not in fields:
+            raise ValueError(f"unknown {what} option {key!r}; valid options: {', '.join(fields)}")
+        default = fields[key].default
+        if isinstance(value, str) and not isinstance(default, str):
+            try:
+                if isinstance(default, bool) or default is None:
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError
+                    value = value.lower() in ("true", "1", "yes")
+                elif isinstance(default, int):
+                    value = int(value)
+                else:
+                    value = float(value)
+            except ValueError:
+                raise ValueError(f"option {key} expects a {type(default).__name__}, got {value!r}") from None
+        values[key] = value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class OutputTransform:
+    """A hard constraint: ``u = function(x, t, net, p)`` satisfies some conditions exactly.
+
+    ``function`` is written with :mod:`pdekit.math` (it runs on tensors and on derivative jets);
+    ``x`` is component-first, ``t`` the time (``None`` when steady), ``net`` the raw network
+    output (a scalar per point, or a list of components).  ``enforces`` names the condition
+    kinds it satisfies (``"initial"``, ``"dirichlet"``), whose loss terms are then dropped.
+    """
+
+    function: Callable
+    enforces: tuple = ("initial", "dirichlet")
+
+
+def initial_dirichlet_transform(problem: Problem) -> OutputTransform:
+    """``u = u0(x) + (t - t0) * phi(x) * net`` for a 1D evolution problem whose Dirichlet data
+    are constant in time and agree with ``u0`` on the boundary; ``phi`` vanishes at the ends.
+
+    This is the construction of DeepXDE's Allen-Cahn example.
+    """
+    if problem.dim != 1 or not problem.is_evolution or problem.n_components != 1:
+        raise ValueError("initial_dirichlet_transform needs a scalar 1D evolution problem")
+    initial = next(c for c in problem.conditions_of(Initial) if c.derivative == 0)
+    a, b = float(problem.geometry.lower[0]), float(problem.geometry.upper[0])
+    t0, half = problem.time.t0, (b - a) / 2
+
+    def function(x, t, net, p):
+        u0 = problem.value_of(initial.value, x, t)
+        return u0 + (t - t0) * ((x[0] - a) * (b - x[0]) / half**2) * net
+
+    return OutputTransform(function)
+
+
+class _Losses:
+    """The PINN loss terms of one Problem, for a batch of points and targets."""
+
+    def __init__(self, problem: Problem, model, config: PINNConfig, transform: OutputTransform | None):
+        self.problem, self.model, self.transform = problem, model, transform
+        enforced = transform.enforces if transform else ()
+        self.active = {
+            "dirichlet": bool(problem.conditions_of(Dirichlet)) and "dirichlet" not in enforced,
+            "neumann": bool(problem.conditions_of(Neumann)),
+            "periodic": bool(problem.conditions_of(Periodic)),
+            "initial": problem.is_evolution and "initial" not in enforced,
+            "initial_rate": problem.is_evolution and problem.equation.second_time_coefficient != 0,
+        }
+        self.pairs = required_pairs(problem)
+        forward = hasattr(model, "ops")
+        if config.derivatives == "forward" and not forward:
+            raise ValueError(f"derivatives='forward' needs a model with ops(); {type(model).__name__} has none")
+        self.forward = forward and config.derivatives != "autograd"
+
+    # -- the network with its constraint --------------------------------------------------
+    def _apply_transform(self, points, raw, x, t):
+        if self.transform is None:
+            return raw
+        n = self.problem.n_components
+        out = self.transform.function(x, t, raw[0] if n == 1 else raw, self.problem.p)
+        return [out] if n == 1 else list(out)
+
+    def values(self, points: torch.Tensor) -> torch.Tensor:
+        """Plain evaluation ``(N, n)`` (no derivatives)."""
+        raw = self.model(points)
+        if self.transform is None:
+            return raw
+        x, t = self.problem.split_points(points)
+        out = self._apply_transform(points, [raw[:, c] for c in range(raw.shape[1])], x, t)
+        return torch.stack([o * torch.ones_like(points[:, 0]) for o in out], dim=1)
+
+    def jets(self, points: torch.Tensor, pairs=None) -> list[Jet]:
+        """Jets of the (transformed) output at ``points``: second order for the residual's
+        ``pairs`` (default), first order for ``pairs=()``."""
+        pairs = self.pairs if pairs is None else pairs
+        raw = output_jets(network_jets(self.model.ops(), points, pairs), pairs)
+        if self.transform is None:
+            return raw
+        coords = coordinate_jets(points, pairs)
+        d = self.problem.dim
+        t = coords[d] if self.problem.is_evolution else None
+        out = self._apply_transform(points, raw, coords[:d], t)
+        return [o if isinstance(o, Jet) else raw[0]._lift(o) for o in out]
+
+    # -- terms ----------------------------------------------------------------------------
+    def __call__(self, batch: dict) -> dict:
+        if self.forward:
+            return self._forward_terms(batch)
+        return self._autograd_terms(batch)
+
+    def _forward_terms(self, batch):
+        points, s = batch["points"], batch["slices"]
+        interior = points[s["interior"]]
+        terms = {"residual": residual_from_jets(self.problem, self.jets(interior), interior).square().mean()}
+        rest = points[s["interior"].stop :]  # condition points: values, and gradients only where needed
+        shift = s["interior"].stop
+        local = lambda name: slice(s[name].start - shift, s[name].stop - shift)  # noqa: E731
+        if self.active["neumann"] or self.active["initial_rate"]:
+            jets = self.jets(rest, pairs=())
+            values = torch.stack([j.value for j in jets], dim=1)
+            grads = torch.stack([j.grad for j in jets], dim=1)  # (N, n, D)
+        else:
+            values, grads = self.values(rest), None
+        return self._condition_terms(terms, batch, lambda name: values[local(name)], lambda name: grads[local(name)])
+
+    def _autograd_terms(self, batch):
+        points = batch["points"].detach().requires_grad_(True)
+        s = batch["slices"]
+        u = self.values(points)
+        terms = {"residual": strong_residual(self.problem, self.values, points[s["interior"]]).square().mean()}
+        grads = None
+        if self.active["neumann"] or self.active["initial_rate"]:
+            grads = torch.stack([torch.autograd.grad(u[:, c].sum(), points, create_graph=True)[0]
+                                 for c in range(u.shape[1])], dim=1)
+        return self._condition_terms(terms, batch, lambda name: u[s[name]], lambda name: grads[s[name]])
+
+    def _condition_terms(self, terms, batch, value, gradient):
+        problem, s, targets = self.problem, batch["slices"], batch["targets"]
+        d = problem.dim
+        if self.active["dirichlet"]:
+            u = value("dirichlet")
+            terms["dirichlet"] = ((u - targets["dirichlet"]) * targets["dirichlet_mask"]).square().sum() / max(
+                1, int(batch["counts"]["dirichlet"]))
+        if self.active["neumann"]:
+            u, g = value("neumann"), gradient("neumann")
+            x, t = problem.split_points(batch["points"][s["neumann"]])
+            n = problem.n_components
+            uu = u[:, 0] if n == 1 else u.T
+            du = g[:, 0, :d].T if n == 1 else g[:, :, :d].permute(1, 2, 0)
+            rows = flux_rows(problem.equation.flux(uu, du, x, t, problem.p), n, d)
+            normals = batch["normals"]
+            normal_flux = torch.stack([sum(row[j] * normals[:, j] for j in range(d)) for row in rows], dim=1)
+            terms["neumann"] = ((-normal_flux - targets["neumann"]) * targets["neumann_mask"]).square().sum() / max(
+                1, int(batch["counts"]["neumann"]))
+        if self.active["periodic"]:
+            terms["periodic"] = (value("periodic_lower") - value("periodic_upper")).square().mean()
+        if self.active["initial"]:
+            terms["initial"] = (value("initial") - targets["initial"]).square().mean()
+        if self.active["initial_rate"]:
+            terms["initial_rate"] = (gradient("initial")[:, :, d] - targets["initial_rate"]).square().mean()
+        return terms
+
+
+class _Batches:
+    """Collocation points and condition targets, drawn reproducibly for a given step."""
+
+    def __init__(self, problem: Problem, config: PINNConfig, losses: _Losses, dtype, device):
+        self.problem, self.config, self.losses, self.dtype, self.device = problem, config, losses, dtype, device
+
+    def _tensor(self, array):
+        return torch.as_tensor(np.asarray(array, dtype=float), dtype=self.dtype, device=self.device)
+
+    def interior(self, step: int) -> np.ndarray:
+        c = self.config
+        seed = int(seeded(c.seed, step).integers(2**31))
+        if c.resample != "rad" or step == 0:
+            return self.problem.sample_interior(c.n_interior, c.sampling if step == 0 else "uniform", seed)
+        # residual-based adaptive distribution: density ~ |r|^k / mean + c (Wu et al. 2023, k = c = 1)
+        pool = self.problem.sample_interior(10 * c.n_interior, "uniform", seed)
+        with torch.no_grad():
+            points = self._tensor(pool)
+            jets = self.losses.jets(points) if self.losses.forward else None
+            residual = (residual_from_jets(self.problem, jets, points) if jets is not None else
+                        torch.enable_grad()(lambda: strong_residual(self.problem, self.losses.values, points).detach())())
+        density = residual.abs().sum(dim=1).double().cpu().numpy()
+        density = density / density.mean() + 1.0
+        pick = seeded(c.seed, step + 1).choice(len(pool), size=c.n_interior, replace=False, p=density / density.sum())
+        return pool[np.sort(pick)]
+
+    def __call__(self, step: int) -> dict:
+        problem, c = self.problem, self.config
+        if step and c.resample == "none":
+            step = 0
+        seed = c.seed + 7 * step
+        sets = {"interior": self.interior(step)}
+        targets, counts, normals = {}, {}, None
+        active = self.losses.active
+        if active["dirichlet"] or active["neumann"] or active["periodic"]:
+            boundary = problem.sample_boundary(c.n_boundary, c.sampling, seed + 1)
+        for kind, condition_type in (("dirichlet", Dirichlet), ("neumann", Neumann)):
+            if not active[kind]:
+                continue
+            target, mask = self._boundary_targets(boundary, problem.conditions_of(condition_type))
+            keep = mask.any(axis=1)
+            sets[kind] = boundary.points[keep]
+            targets[kind], targets[f"{kind}_mask"] = self._tensor(target[keep]), self._tensor(mask[keep])
+            counts[kind] = int(mask[keep].sum())
+            if kind == "neumann":
+                normals = self._tensor(boundary.normals[keep])
+        if active["periodic"]:
+            lower, upper = self._periodic_pairs(boundary)
+            sets["periodic_lower"], sets["periodic_upper"] = lower, upper
+        if active["initial"] or active["initial_rate"]:
+            initial = problem.sample_initial(c.n_initial, c.sampling, seed + 2)
+            sets["initial"] = initial
+            x, t = problem.split_points(initial)
+            for name, order in (("initial", 0), ("initial_rate", 1)):
+                if active[name]:
+                    values = np.zeros((len(initial), problem.n_components))
+                    for condition in problem.conditions_of(Initial):
+                        if condition.derivative == order:
+                            component = problem.component_slice(condition.field)
+                            values[:, component] = _columns(problem.value_of(condition.value, x, t), len(initial),
+                                                            component.stop - component.start)
+                    targets[name] = self._tensor(values)
+        offsets, chunks, start = {}, [], 0
+        for name, points in sets.items():
+            offsets[name] = slice(start, start + len(points))
+            start += len(points)
+            chunks.append(points)
+        return {"points": self._tensor(np.concatenate(chunks)), "slices": offsets, "targets": targets,
+                "counts": counts, "normals": normals}
+
+    def _boundary_targets(self, boundary, conditions):
+        """Targets and a mask ``(N, n)``: which components each condition sets at each point."""
+        problem = self.problem
+        n = problem.n_components
+        target, mask = np.zeros((len(boundary.points), n)), np.zeros((len(boundary.points), n))
+        x_all, t_all = problem.split_points(boundary.points)
+        for condition in conditions:
+            where = _on(problem, condition.on, boundary, x_all)
+            if not where.any():
+                continue
+            component = problem.component_slice(condition.field)
+            x, t = x_all[:, where], None if t_all is None else t_all[where]
+            target[where, component] = _columns(problem.value_of(condition.value, x, t), int(where.sum()),
+                                                component.stop - component.start)
+            mask[where, component] = 1.0
+        return target, mask
+
+    def _periodic_pairs(self, boundary):
+        problem, c = self.problem, self.config
+        lowers, uppers = [], []
+        for axis in problem.periodic_axes:
+            points = problem.sample_boundary(c.n_boundary, c.sampling, c.seed + 11 + axis).points
+            lo, hi = points.copy(), points.copy()
+            lo[:, axis], hi[:, axis] = problem.geometry.lower[axis], problem.geometry.upper[axis]
+            lowers.append(lo)
+            uppers.append(hi)
+        return np.concatenate(lowers), np.concatenate(uppers)
+
+
+def _on(problem, on, boundary, x):
+    if on is None:
+        return np.ones(len(boundary.points), dtype=bool)
+    if callable(on):
+        return np.asarray(on(x), dtype=bool)
+    names = (on,) if isinstance(on, str) else on
+    return np.isin(boundary.sides, names)
+
+
+def _columns(value, n_points, n_components):
+    if n_components == 1:
+        return np.broadcast_to(np.asarray(value, dtype=float), (n_points,))[:, None]
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=float), (n_points,)) for v in value], axis=1)
+
+
+class PINN:
+    """Physics-informed neural network solver.
+
+    Args:
+        config: a :class:`PINNConfig`; or give its fields as keyword ``options``.
+        output_transform: optional :class:`OutputTransform` (hard constraints).
+        model: optional ready ``torch.nn.Module`` to train instead of building ``config.model``.
+
+    Example::
+
+        solution = PINN(adam_steps=5000, lbfgs_steps=50).solve(pdekit.get_case("burgers1d"))
+    """
+
+    name = "pinn"
+
+    def __init__(self, config: PINNConfig | None = None, *, output_transform: OutputTransform | None = None,
+                 model=None, **options):
+        if config is None:
+            config = PINNConfig.from_options(**options)
+        elif options:
+            config = dataclasses.replace(config, **{k: getattr(PINNConfig.from_options(**options), k) for k in options})
+        self.config, self.output_transform, self._model = config, output_transform, model
+        self.history = None
+
+    def build(self, problem: Problem):
+        """The model, loss terms and batch sampler for ``problem`` (exposed for benchmarks)."""
+        c = self.config
+        dtype, device = resolve_dtype(c.dtype), resolve_device(c.device)
+        torch.manual_seed(c.seed)
+        model = self._model
+        if model is None:
+            model = build_model(c.model, problem, width=c.width, depth=c.depth, activation=c.activation,
+                                fourier_features=c.fourier_features, fourier_scale=c.fourier_scale)
+        model = model.to(device=device, dtype=dtype)
+        losses = _Losses(problem, model, c, self.output_transform)
+        return model, losses, _Batches(problem, c, losses, dtype, device)
+
+    def solve(self, problem: Problem, *, reference=None, checkpoint: str | Path | None = None,
+              resume: bool = False) -> FunctionSolution:
+        """Train on ``problem`` and return the trained field as a Solution.
+
+        Args:
+            reference: optional Solution or xarray Dataset to log the error against.
+            checkpoint: file for checkpoints (written atomically every ``checkpoint_every``).
+            resume: continue from ``checkpoint`` if it exists (bit-for-bit on CPU).
+        """
+        c = self.config
+        model, losses, batches = self.build(problem)
+        weights = {"residual": c.weight_residual, "dirichlet": c.weight_boundary, "neumann": c.weight_boundary,
+                   "periodic": c.weight_boundary, "initial": c.weight_initial, "initial_rate": c.weight_initial}
+        settings = TrainingSettings(adam_steps=c.adam_steps, lr=c.lr, lbfgs_steps=c.lbfgs_steps,
+                                    resample_every=c.resample_every if c.resample != "none" else 0,
+                                    log_every=c.log_every, eval_every=c.eval_every,
+                                    checkpoint_every=c.checkpoint_every if checkpoint else 0, compile=c.compile,
+                                    progress=c.progress, lr_decay=c.lr_decay)
+        evaluate = _error_against(reference, losses, batches) if reference is not None else None
+        path = Path(checkpoint) if checkpoint else None
+        if path is not None and path.exists() and not resume:
+            raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")
+        trainer = Trainer(model, losses, weights, batches, settings, evaluate, path, f"{problem.name} {self.name}")
+        if resume:
+            trainer.restore()
+        start = time.perf_counter()
+        history = trainer.run()
+        self.history = history
+        model.eval()
+        config = {**dataclasses.asdict(c), "parameters": parameter_count(model), "compiled": trainer.compiled,
+                  "derivative_path": "forward" if losses.forward else "autograd", "steps": trainer.step}
+        solution = FunctionSolution(problem, _predictor(losses, batches), self.name, config,
+                                    trainer.elapsed if resume else time.perf_counter() - start)
+        solution.history = history
+        solution.model = model
+        return solution
+
+
+def _predictor(losses: _Losses, batches: _Batches, chunk: int = 65536):
+    def predict(points: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(points), chunk):
+                out.append(losses.values(batches._tensor(points[start : start + chunk])).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, losses.problem.n_components))
+
+    return predict
+
+
+def _error_against(reference, losses, batches):
+    """A function giving the relative L2 error of the current model on the reference's grid."""
+    import xarray as xr
+
+    from ..results import default_grid
+
+    if isinstance(reference, xr.Dataset):
+        coords = {d: reference[d].values for d in reference.dims}
+        data = reference
+    else:
+        coords = default_grid(losses.problem, times=41)
+        data = reference.to_xarray(coords=coords)
+    points = grid_points(coords)
+    truth = np.stack([data[name].transpose(*coords).values.ravel() for name in losses.problem.components], axis=1)
+    keep = np.all(np.isfinite(truth), axis=1)
+    points, truth = points[keep], truth[keep]
+    predict = _predictor(losses, batches)
+
+    def evaluate() -> float:
+        return float(np.linalg.norm(predict(points) - truth) / np.linalg.norm(truth))
+
+    return evaluate

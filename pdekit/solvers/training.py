@@ -1,0 +1,269 @@
+"""The training loop every neural-field solver shares.
+
+Adam, then L-BFGS; collocation points drawn by a step-keyed sampler (so a resumed run sees
+the same points as an uninterrupted one); a history of loss terms, wall time and the error
+against a reference; atomic checkpoints; resume; a clean stop on a non-finite loss; optional
+``torch.compile`` of the loss with a logged fallback to eager.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["TrainingDiverged", "TrainingSettings", "Trainer", "resolve_device", "resolve_dtype"]
+
+log = logging.getLogger("pdekit")
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite; the last good checkpoint (if any) was kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; valid devices: auto, cpu, cuda, cuda:N") from None
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; valid dtypes: {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+@dataclass
+class TrainingSettings:
+    """What the loop needs from a solver's config."""
+
+    adam_steps: int
+    lr: float
+    lbfgs_steps: int
+    resample_every: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+    compile: bool
+    progress: bool | None
+    lr_decay: float = 1.0  # multiply the learning rate by this every 1000 Adam steps
+
+
+@dataclass
+class History:
+    """Rows of (step, phase, loss, loss terms, wall time, error against the reference)."""
+
+    rows: list = field(default_factory=list)
+
+    def append(self, **row):
+        self.rows.append(row)
+
+    def column(self, name):
+        return [row.get(name) for row in self.rows]
+
+
+def _atomic_save(state, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(state, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class Trainer:
+    """Minimises ``sum(weights * terms)`` over a model's parameters.
+
+    Args:
+        model: the network.
+        loss_terms: ``loss_terms(batch) -> dict[name, scalar tensor]``.
+        weights: factor per term name (missing: 1).
+        sampler: ``sampler(step) -> batch``, deterministic in ``step``.
+        settings: :class:`TrainingSettings`.
+        evaluate: optional ``evaluate() -> float`` (error against a reference), logged.
+        checkpoint: file to write checkpoints to (``None``: no checkpoints).
+    """
+
+    def __init__(self, model, loss_terms: Callable, weights: dict, sampler: Callable, settings: TrainingSettings,
+                 evaluate: Callable | None = None, checkpoint: Path | None = None, describe: str = "training"):
+        self.model, self.weights, self.sampler, self.settings = model, weights, sampler, settings
+        self.evaluate, self.checkpoint, self.describe = evaluate, checkpoint, describe
+        self.history = History()
+        self.step = 0
+        self.elapsed = 0.0
+        self.compiled = False
+        self._terms = self._maybe_compile(self._weighted(loss_terms))
+        params = [p for p in model.parameters() if p.requires_grad]
+        fused = {"fused": True} if _fused_adam_works(params) else {}
+        self.adam = torch.optim.Adam(params, lr=settings.lr, **fused)
+        self.lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50, tolerance_grad=1e-12,
+                                       tolerance_change=1e-15, line_search_fn="strong_wolfe")
+
+    # -- compile ---------------------------------------------------------------------------
+    def _maybe_compile(self, loss_terms):
+        if not self.settings.compile:
+            return loss_terms
+        try:
+            compiled = torch.compile(loss_terms, dynamic=False)
+        except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
+            log.warning("torch.compile unavailable (%s: %s); training eagerly", type(error).__name__, error)
+            return loss_terms
+        self.compiled = True
+        eager = loss_terms
+
+        def guarded(batch):
+            if self.compiled:
+                try:
+                    return compiled(batch)
+                except Exception as error:  # noqa: BLE001
+                    log.warning("torch.compile failed (%s: %s); falling back to eager", type(error).__name__,
+                                str(error).splitlines()[0] if str(error) else "")
+                    self.compiled = False
+            return eager(batch)
+
+        return guarded
+
+    def _weighted(self, loss_terms):
+        """The loss terms and their weighted sum, in one function (compiled as one graph)."""
+
+        def terms_and_total(batch):
+            terms = loss_terms(batch)
+            return sum(self.weights.get(name, 1.0) * value for name, value in terms.items()), terms
+
+        return terms_and_total
+
+    def total(self, batch):
+        return self._terms(batch)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"step": self.step, "elapsed": self.elapsed, "model": self.model.state_dict(),
+                "adam": self.adam.state_dict(), "lbfgs": self.lbfgs.state_dict(), "history": self.history.rows}
+
+    def save(self):
+        if self.checkpoint is not None:
+            _atomic_save(self.state(), self.checkpoint)
+
+    def restore(self) -> bool:
+        """Continue from the checkpoint file if there is one; returns whether it did."""
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return False
+        state = torch.load(self.checkpoint, map_location=next(self.model.parameters()).device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.adam.load_state_dict(state["adam"])
+        self.lbfgs.load_state_dict(state["lbfgs"])
+        self.step, self.elapsed, self.history.rows = state["step"], state["elapsed"], list(state["history"])
+        return True
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> History:
+        s = self.settings
+        total_steps = s.adam_steps + s.lbfgs_steps
+        show = sys.stderr.isatty() if s.progress is None else s.progress
+        bar = tqdm(total=total_steps, initial=self.step, desc=self.describe, disable=not show, mininterval=1.0)
+        batch, batch_step = None, None
+        pending = None  # a checkpoint waits until the loss of its parameters is seen to be finite
+        started = time.perf_counter() - self.elapsed
+        try:
+            while self.step < total_steps:
+                key = self.step - self.step % s.resample_every if s.resample_every else 0
+                if batch_step != key:
+                    batch, batch_step = self.sampler(key), key
+                adam = self.step < s.adam_steps
+                if adam:
+                    self._set_lr()
+                    self.adam.zero_grad(set_to_none=True)
+                    loss, terms = self.total(batch)
+                    loss.backward()
+                    self.adam.step()
+                else:
+                    loss, terms = self._lbfgs_step(batch)
+                self.step += 1
+                bar.update(1)
+                due_log = self.step % s.log_every == 0 or self.step == total_steps
+                due_checkpoint = s.checkpoint_every and self.step % s.checkpoint_every == 0
+                if due_log or due_checkpoint or pending is not None or not adam:
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(
+                            f"{self.describe}: the loss became {value} at step {self.step}{self._kept()}. "
+                            "Lower the learning rate, use float64, or check the problem's scales.")
+                    if pending is not None:  # its parameters gave this finite loss
+                        _atomic_save(pending, self.checkpoint)
+                        pending = None
+                    self.elapsed = time.perf_counter() - started
+                    if due_log:
+                        row = {"step": self.step, "phase": "adam" if adam else "lbfgs", "loss": value,
+                               "wall_time": self.elapsed, **{k: float(v.detach()) for k, v in terms.items()}}
+                        if self.evaluate is not None and (self.step % s.eval_every == 0 or self.step == total_steps):
+                            row["error"] = self.evaluate()
+                        self.history.append(**row)
+                        bar.set_postfix(loss=f"{value:.3e}")
+                    if due_checkpoint and self.checkpoint is not None:
+                        pending = copy.deepcopy(self.state())
+        finally:
+            bar.close()
+        self.elapsed = time.perf_counter() - started
+        final, _ = self.total(batch)
+        if not math.isfinite(float(final.detach())):
+            raise TrainingDiverged(f"{self.describe}: the final loss is {float(final.detach())}{self._kept()}")
+        self.save()
+        return self.history
+
+    def _kept(self) -> str:
+        if self.checkpoint is not None and self.checkpoint.exists():
+            step = torch.load(self.checkpoint, map_location="cpu", weights_only=False)["step"]
+            return f"; the last good checkpoint (step {step}) is kept at {self.checkpoint}"
+        return "; no checkpoint had been written"
+
+    def _set_lr(self):
+        if self.settings.lr_decay != 1.0:
+            for group in self.adam.param_groups:
+                group["lr"] = self.settings.lr * self.settings.lr_decay ** (self.step // 1000)
+
+    def _lbfgs_step(self, batch):
+        record = {}
+
+        def closure():
+            self.lbfgs.zero_grad(set_to_none=True)
+            loss, terms = self.total(batch)
+            loss.backward()
+            record["terms"] = terms
+            return loss
+
+        loss = self.lbfgs.step(closure)
+        return loss, record["terms"]
+
+
+def _fused_adam_works(params) -> bool:
+    """Fused Adam (one kernel for all parameters) where this PyTorch supports the device."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=params[0].device, dtype=params[0].dtype, requires_grad=True)],
+                         fused=True)
+        return True
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
+def seeded(seed: int, step: int) -> np.random.Generator:
+    """The random generator for collocation points drawn at ``step`` (resume-safe)."""
+    return np.random.default_rng([seed, step])

@@ -1,0 +1,220 @@
+"""The PINN solver: derivative paths, hard constraints, resume, errors and a small solve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pdekit import Dirichlet, Equation, Interval, Problem, get_case
+from pdekit import math as pm
+from pdekit.derivatives import (coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets,
+                                strong_residual)
+from pdekit.pde_cases import CASES
+from pdekit.solvers import PINN, PINNConfig, TrainingDiverged, build_model, initial_dirichlet_transform
+from pdekit.solvers.training import Trainer
+
+
+def float64_model(problem, **options):
+    torch.manual_seed(1)
+    return build_model("mlp", problem, **options).double()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("options", [dict(activation="tanh"), dict(activation="sin", fourier_features=6)])
+def test_forward_jets_match_nested_autograd(name, options):
+    problem = get_case(name)
+    model = float64_model(problem, width=12, depth=2, **options)
+    points = torch.as_tensor(problem.sample_interior(40, seed=2))
+    pairs = required_pairs(problem)
+    forward = residual_from_jets(problem, output_jets(network_jets(model.ops(), points, pairs), pairs), points)
+    nested = strong_residual(problem, model, points)
+    scale = 1 + nested.abs().max().item()
+    assert (forward - nested).abs().max().item() < 1e-12 * scale
+
+
+def test_forward_jets_through_a_hard_constraint_match_autograd():
+    problem = get_case("allen_cahn1d")
+    solver = PINN(dtype="float64", width=10, depth=2, output_transform=initial_dirichlet_transform(problem))
+    model, losses, _ = solver.build(problem)
+    points = torch.as_tensor(problem.sample_interior(30, seed=4))
+    forward = residual_from_jets(problem, losses.jets(points), points)
+    nested = strong_residual(problem, losses.values, points)
+    assert (forward - nested).abs().max().item() < 1e-12
+
+
+def test_coordinate_jets_carry_unit_gradients():
+    points = torch.rand(5, 3, dtype=torch.float64)
+    jets = coordinate_jets(points, pairs=((0, 1),))
+    assert torch.equal(jets[1].grad, torch.tensor([[0.0, 1.0, 0.0]] * 5, dtype=torch.float64))
+    product = jets[0] * jets[1]  # d2(xy)/dxdy = 1
+    assert torch.allclose(product.hess[:, 0], torch.ones(5, dtype=torch.float64))
+
+
+def test_hard_constraints_hold_exactly():
+    problem = get_case("allen_cahn1d")
+    solution = PINN(adam_steps=5, dtype="float64", progress=False,
+                    output_transform=initial_dirichlet_transform(problem)).solve(problem)
+    x = np.linspace(-1, 1, 21)
+    at_start = solution(np.stack([x, np.zeros_like(x)], axis=1))[:, 0]
+    np.testing.assert_allclose(at_start, x**2 * np.cos(np.pi * x), atol=1e-14)
+    t = np.linspace(0, 1, 11)
+    for end in (-1.0, 1.0):
+        np.testing.assert_allclose(solution(np.stack([np.full_like(t, end), t], axis=1))[:, 0], -1.0, atol=1e-14)
+    assert "initial" not in solution.history.rows[-1] and "dirichlet" not in solution.history.rows[-1]
+
+
+@pytest.mark.parametrize("name", ["heat2d", "convection1d", "klein_gordon"])
+def test_condition_losses_vanish_for_the_exact_solution(name):
+    """Targets of Dirichlet, periodic, initial value and initial rate terms are right."""
+    problem = get_case(name)
+
+    class Exact(torch.nn.Module):  # no ops(): the autograd path
+        def forward(self, points):
+            x, t = problem.split_points(points)
+            return (problem.exact(x, t, problem.p) * torch.ones_like(points[:, 0]))[:, None]
+
+    solver = PINN(dtype="float64", n_interior=50, n_boundary=40, n_initial=30, model=Exact())
+    _, losses, batches = solver.build(problem)
+    terms = losses(batches(0))
+    assert set(terms) >= {"residual", "initial"}
+    for name_, value in terms.items():
+        assert value.item() < 1e-20, (name_, value.item())
+
+
+def test_neumann_loss_uses_the_flux_normal():
+    def exact(x, t, p):
+        return pm.cos(x[0])
+
+    problem = Problem(name="neumann1d", geometry=Interval(0, 2), exact=exact,
+                      equation=Equation(flux=lambda u, du, x, t, p: [-2 * du[0]],
+                                        source=lambda u, du, x, t, p: 2 * pm.cos(x[0])),
+                      conditions=[Dirichlet(exact, on="left"), Neumann_(lambda x, t, p: -2 * pm.sin(x[0]) * 1.0)])
+
+    class Exact(torch.nn.Module):
+        def forward(self, points):
+            return torch.cos(points[:, :1])
+
+    _, losses, batches = PINN(dtype="float64", model=Exact()).build(problem)
+    terms = losses(batches(0))
+    # on the right end n = +1: -F.n = 2 u_x = -2 sin(x)
+    assert terms["neumann"].item() < 1e-24 and terms["residual"].item() < 1e-24
+
+
+def Neumann_(value):
+    from pdekit import Neumann
+
+    return Neumann(value, on="right")
+
+
+def test_compiled_and_eager_residuals_agree():
+    problem = get_case("burgers1d")
+    solver = PINN(n_interior=64, n_boundary=8, n_initial=8, width=8, depth=2)
+    _, losses, batches = solver.build(problem)
+    batch = batches(0)
+    eager = losses(batch)
+    compiled = torch.compile(losses)(batch)
+    for name in eager:
+        assert torch.allclose(eager[name], compiled[name], rtol=1e-5, atol=1e-7), name
+
+
+def small_run(**options):
+    base = dict(adam_steps=30, n_interior=64, n_boundary=16, n_initial=16, width=8, depth=2, log_every=5,
+                checkpoint_every=10, progress=False, dtype="float64")
+    return PINN(**{**base, **options})
+
+
+def test_resume_after_an_interrupted_run_continues_bit_for_bit(tmp_path, monkeypatch):
+    problem = get_case("burgers1d")
+    whole = small_run().solve(problem, checkpoint=tmp_path / "whole.pt")
+
+    calls = {"n": 0}
+    original = Trainer._set_lr
+
+    def interrupt(self):
+        calls["n"] += 1
+        if calls["n"] == 25:  # killed mid-way, after the checkpoint at step 20
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(Trainer, "_set_lr", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        small_run().solve(problem, checkpoint=tmp_path / "run.pt")
+    monkeypatch.setattr(Trainer, "_set_lr", original)
+    assert torch.load(tmp_path / "run.pt", weights_only=False)["step"] == 20
+    resumed = small_run().solve(problem, checkpoint=tmp_path / "run.pt", resume=True)
+    assert resumed.history.column("loss") == whole.history.column("loss")
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_existing_checkpoint_needs_resume(tmp_path):
+    problem = get_case("burgers1d")
+    small_run(adam_steps=10).solve(problem, checkpoint=tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="resume=True"):
+        small_run(adam_steps=10).solve(problem, checkpoint=tmp_path / "c.pt")
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    problem = get_case("burgers1d")
+    original = Trainer.total
+    calls = {"n": 0}
+
+    def poisoned(self, batch):  # the loss turns NaN at the 13th step, seen at the next log (15)
+        calls["n"] += 1
+        loss, terms = original(self, batch)
+        return (loss * float("nan"), terms) if calls["n"] >= 13 else (loss, terms)
+
+    monkeypatch.setattr(Trainer, "total", poisoned)
+    solver = small_run(adam_steps=100, checkpoint_every=5)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 15; the last good checkpoint \(step 10\)"):
+        solver.solve(problem, checkpoint=tmp_path / "c.pt")
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    assert state["step"] == 10
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert all(np.isfinite(row["loss"]) for row in state["history"])
+
+
+def test_unknown_options_give_clear_errors():
+    with pytest.raises(ValueError, match="unknown PINN option 'widht'; valid options: model, width"):
+        PINN(widht=3)
+    with pytest.raises(ValueError, match="valid activations: tanh, sin"):
+        PINN(activation="relu").build(get_case("burgers1d"))
+    with pytest.raises(ValueError, match="valid dtypes: float32, float64"):
+        PINNConfig(dtype="half")
+    with pytest.raises(ValueError, match="valid choices: none, uniform, rad"):
+        PINN(resample="adaptive")
+    with pytest.raises(ValueError, match="expects a int"):
+        PINNConfig.from_options(width="wide")
+
+
+def test_small_poisson_solve_reaches_accuracy_with_adam_then_lbfgs():
+    def exact(x, t, p):
+        return pm.sin(pm.pi * x[0])
+
+    problem = Problem(name="poisson1d", geometry=Interval(0, 1), exact=exact,
+                      equation=Equation(flux=lambda u, du, x, t, p: [-du[0]],
+                                        source=lambda u, du, x, t, p: pm.pi**2 * pm.sin(pm.pi * x[0])),
+                      conditions=[Dirichlet(0.0)])
+    solution = PINN(adam_steps=300, lr=5e-3, lbfgs_steps=5, n_interior=64, n_boundary=2, width=16, depth=2,
+                    dtype="float64", progress=False, log_every=50).solve(problem)
+    x = np.linspace(0, 1, 101)[:, None]
+    error = np.linalg.norm(solution(x)[:, 0] - np.sin(np.pi * x[:, 0])) / np.linalg.norm(np.sin(np.pi * x[:, 0]))
+    assert error < 1e-3
+    phases = solution.history.column("phase")
+    assert phases[0] == "adam" and phases[-1] == "lbfgs"
+
+
+def test_rad_resampling_concentrates_points_where_the_residual_is_large():
+    problem = get_case("burgers1d")
+    solver = PINN(resample="rad", resample_every=10, n_interior=500, width=8, depth=2)
+    model, losses, batches = solver.build(problem)
+    with torch.no_grad():  # a field with a steep front at x = 0.5: the residual is large there
+        model.output.weight.zero_()
+    near = lambda pts: np.mean(np.abs(pts[:, 0] - 0.5) < 0.1)  # noqa: E731
+    uniform = batches.interior(0)
+    assert abs(near(uniform) - 0.1) < 0.05
+    losses.values = lambda points: torch.tanh(50 * (points[:, :1] - 0.5))
+    losses.forward = False
+    adapted = batches.interior(10)
+    assert near(adapted) > 2 * near(uniform)
