@@ -1,5 +1,9 @@
 """The demo behind ``make demo``: burgers1d solved by each available solver, side by side.
 
+The FEniCS reference and a short PINN run (a few thousand steps: a demonstration of the
+pipeline, not of the PINN's best accuracy, which ``benchmarks/pinn_vs_deepxde.py --recipe``
+measures).
+
 Writes ``results/burgers1d_<solver>.nc`` and ``results/burgers1d.png`` and prints a summary;
 where DeepXDE's published Burgers solution is found (``../shared/anchors``), the error
 against it is printed too.
@@ -26,7 +30,14 @@ def _reference(problem):
     return reference.solve(problem, degree=2, cells=1024, dt=2.5e-3, saves=99, progress=True)
 
 
-SOLVERS = {"fenics": _reference}
+def _pinn(problem):
+    from .solvers import PINN
+
+    return PINN(adam_steps=3000, lr=2e-3, lbfgs_steps=20, width=24, depth=4, compile=True, progress=True,
+                log_every=500).solve(problem)
+
+
+SOLVERS = {"fenics": _reference, "pinn": _pinn}
 
 
 def main(argv=None) -> int:
@@ -52,19 +63,24 @@ def main(argv=None) -> int:
         return 1
 
     grid = dict(resolution=256, times=100)
+    reference = solutions.get("fenics")
     figure, axes = plt.subplots(1, len(solutions) + 1, figsize=(5 * (len(solutions) + 1), 3.8), constrained_layout=True)
-    print(f"{'solver':<10} {'wall time':>10} {'rel L2 vs DeepXDE':>18}  file")
+    print(f"{'solver':<8} {'wall time':>10} {'rel L2 vs DeepXDE':>18} {'rel L2 vs FEniCS':>17}  file")
     for ax, (name, solution) in zip(axes, solutions.items()):
         path = solution.save(out / f"burgers1d_{name}.nc", **grid)
-        error = float(compare(solution, anchor).metrics["u_rel_l2"]) if anchor is not None else float("nan")
-        print(f"{name:<10} {solution.wall_time:>9.2f}s {error:>18.2e}  {path}")
+        against_anchor = float(compare(solution, anchor).metrics["u_rel_l2"]) if anchor is not None else float("nan")
+        against_fenics = float(compare(solution, reference).metrics["u_rel_l2"]) \
+            if reference is not None and name != "fenics" else float("nan")
+        print(f"{name:<8} {solution.wall_time:>9.2f}s {against_anchor:>18.2e} {against_fenics:>17.2e}  {path}")
         solution.to_xarray(**grid).u.plot(ax=ax, x="x", y="t", cmap="RdBu_r")
         ax.set_title(f"burgers1d: {name}")
-    last = next(iter(solutions.values())).to_xarray(**grid).u
-    for t in (0.0, 0.25, 0.5, 0.75):
-        last.sel(t=t, method="nearest").plot(ax=axes[-1], label=f"t = {t}")
+    for (name, solution), style in zip(solutions.items(), ("-", "--", ":")):
+        data = solution.to_xarray(**grid).u
+        for t, color in zip((0.0, 0.25, 0.5, 0.75), ("C0", "C1", "C2", "C3")):
+            data.sel(t=t, method="nearest").plot(ax=axes[-1], color=color, linestyle=style,
+                                                 label=f"{name}, t = {t}" if style == "-" or t == 0.0 else None)
     axes[-1].legend()
-    axes[-1].set_title("slices")
+    axes[-1].set_title("slices (solid: " + ", dashed: ".join(solutions) + ")")
     figure_path = out / "burgers1d.png"
     figure.savefig(figure_path, dpi=110)
     print(f"figure -> {figure_path}")

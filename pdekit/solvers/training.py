@@ -223,6 +223,8 @@ class Trainer:
         finally:
             bar.close()
         self.elapsed = time.perf_counter() - started
+        if batch is None:  # resumed a run that had already finished
+            batch = self.sampler(self.step - self.step % s.resample_every if s.resample_every else 0)
         final, _ = self.total(batch)
         if not math.isfinite(float(final.detach())):
             raise TrainingDiverged(f"{self.describe}: the final loss is {float(final.detach())}{self._kept()}")

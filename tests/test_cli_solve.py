@@ -1,0 +1,42 @@
+"""``pdekit solve CASE --solver pinn``: results, checkpoints and resume from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from pdekit import load
+from pdekit.cli import main
+
+FAST = ["--option", "n_interior=64", "--option", "n_boundary=8", "--option", "n_initial=8", "--option", "width=8",
+        "--option", "depth=2", "--option", "log_every=5", "--option", "checkpoint_every=10", "--quiet",
+        "--resolution", "17", "--times", "5"]
+
+
+def test_pinn_writes_a_result_and_resumes_from_its_checkpoint(tmp_path, capsys):
+    out, checkpoint = tmp_path / "b.nc", tmp_path / "b.pt"
+    args = ["solve", "burgers1d", "--solver", "pinn", *FAST, "--checkpoint", str(checkpoint), "--out", str(out)]
+    assert main([*args, "--option", "adam_steps=20"]) == 0
+    result = load(out)
+    assert list(result.dataset.data_vars) == ["u"] and result.dataset.attrs["solver"] == "pinn"
+    assert json.loads(result.dataset.attrs["config"])["steps"] == 20
+    assert main([*args, "--option", "adam_steps=30", "--resume"]) == 0  # 10 more steps
+    assert torch.load(checkpoint, weights_only=False)["step"] == 30
+    assert json.loads(load(out).dataset.attrs["config"])["steps"] == 30
+
+
+def test_existing_checkpoint_without_resume_is_an_error(tmp_path, capsys):
+    checkpoint = tmp_path / "b.pt"
+    args = ["solve", "burgers1d", "--solver", "pinn", *FAST, "--option", "adam_steps=10",
+            "--checkpoint", str(checkpoint), "--out", str(tmp_path / "b.nc")]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "pass resume=True" in capsys.readouterr().err
+
+
+def test_unknown_solver_and_option_list_the_choices(tmp_path, capsys):
+    assert main(["solve", "burgers1d", "--solver", "pinnn", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "valid solvers: fenics, pinn" in capsys.readouterr().err
+    assert main(["solve", "burgers1d", "--solver", "pinn", "--option", "epochs=3", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "unknown PINN option 'epochs'; valid options:" in capsys.readouterr().err
