@@ -33,6 +33,7 @@ from dolfinx import fem, mesh as dmesh
 
 from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
 from ..problem.equation import flux_rows, source_rows
+from ..options import config_from_options, with_options
 from ..problem.fingerprint import fingerprint
 from ..problem.geometry import _AxisBox
 from ..results import Solution, save_dataset
@@ -84,24 +85,7 @@ class ReferenceSettings:
     @classmethod
     def from_options(cls, **options) -> "ReferenceSettings":
         """Settings from keyword options (strings from the CLI are converted to each field's type)."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in options.items():
-            if key not in fields:
-                raise ValueError(f"unknown reference option {key!r}; valid options: {', '.join(fields)}")
-            values[key] = _convert(value, fields[key].default, key)
-        return cls(**values)
-
-
-def _convert(value, default, key):
-    if not isinstance(value, str) or isinstance(default, str):
-        return value
-    try:
-        if isinstance(default, int) or key == "cells":
-            return int(value)
-        return float(value)
-    except ValueError:
-        raise ValueError(f"option {key} expects a number, got {value!r}") from None
+        return config_from_options(cls, options, "reference")
 
 
 @dataclass
@@ -411,11 +395,7 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
     Returns:
         a :class:`ReferenceSolution` evaluable at any points and times of the problem.
     """
-    if settings is None:
-        settings = ReferenceSettings.from_options(**options)
-    elif options:
-        given = ReferenceSettings.from_options(**options)
-        settings = dataclasses.replace(settings, **{key: getattr(given, key) for key in options})
+    settings = with_options(settings, options, "reference") if settings else ReferenceSettings.from_options(**options)
     disc = _Discretisation(problem, settings)
     path = _cache_dir() / f"{problem.name}-{fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)}.nc"
     if cache and path.exists():

@@ -24,6 +24,7 @@ from ..derivatives.jet import Jet
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
 from ..problem.equation import flux_rows
 from ..problem.sampling import unit_samples
+from ..options import config_from_options, with_options
 from ..results import FunctionSolution, grid_points
 from .models import build_model, parameter_count
 from .training import Trainer, TrainingSettings, resolve_device, resolve_dtype, seeded
@@ -96,30 +97,7 @@ class PINNConfig:
     @classmethod
     def from_options(cls, **options) -> "PINNConfig":
         """A config from keyword options; CLI strings are converted to each field's type."""
-        return _from_options(cls, options, "PINN")
-
-
-def _from_options(cls, options, what):
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
-    for key, value in options.items():
-        if key not in fields:
-            raise ValueError(f"unknown {what} option {key!r}; valid options: {', '.join(fields)}")
-        default = fields[key].default
-        if isinstance(value, str) and not isinstance(default, str):
-            try:
-                if isinstance(default, bool) or default is None:
-                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError
-                    value = value.lower() in ("true", "1", "yes")
-                elif isinstance(default, int):
-                    value = int(value)
-                else:
-                    value = float(value)
-            except ValueError:
-                raise ValueError(f"option {key} expects a {type(default).__name__}, got {value!r}") from None
-        values[key] = value
-    return cls(**values)
+        return config_from_options(cls, options, "PINN")
 
 
 @dataclass(frozen=True)
@@ -394,10 +372,7 @@ class PINN:
 
     def __init__(self, config: PINNConfig | None = None, *, output_transform: OutputTransform | None = None,
                  model=None, **options):
-        if config is None:
-            config = PINNConfig.from_options(**options)
-        elif options:
-            config = dataclasses.replace(config, **{k: getattr(PINNConfig.from_options(**options), k) for k in options})
+        config = with_options(config, options, "PINN") if config is not None else PINNConfig.from_options(**options)
         self.config, self.output_transform, self._model = config, output_transform, model
         self.history = None
 
