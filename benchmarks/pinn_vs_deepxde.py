@@ -71,26 +71,25 @@ def run_pdekit(problem, anchor, steps: int, warmup: int, lr: float, seed: int, d
             "derivative_path": solution.config["derivative_path"], "warmup_s": first["wall_time"]}
 
 
+BURGERS_RECIPE = dict(width=32, depth=5, n_interior=8000, n_boundary=400, n_initial=400, sampling="sobol",
+                      adam_steps=10000, lr=1e-3, lbfgs_steps=300, resample="rad", resample_every=2000)
+ALLEN_CAHN_RECIPE = dict(width=32, depth=4, n_interior=8000, n_boundary=0, n_initial=0, sampling="sobol",
+                         adam_steps=8000, lr=1e-3, lbfgs_steps=200, resample="rad", resample_every=2000)
+
+
 def run_recipe(device: str, seed: int):
     """The full recipe: Adam then L-BFGS, compiled, against the anchors."""
     results = {}
-    burgers = get_case("burgers1d")
-    solver = PINN(adam_steps=15000, lr=1e-3, lbfgs_steps=400, width=32, depth=5, n_interior=8000, n_boundary=400,
-                  n_initial=400, resample="rad", resample_every=2500, seed=seed, device=device, compile=True,
-                  log_every=500, progress=False)
-    start = time.perf_counter()
-    solution = solver.solve(burgers)
-    results["burgers1d"] = {"rel_l2": rel_l2(solution, anchors.burgers()), "seconds": time.perf_counter() - start,
-                            "config": {k: solution.config[k] for k in ("width", "depth", "n_interior", "adam_steps",
-                                                                        "lbfgs_steps", "resample")}}
-    allen = get_case("allen_cahn1d")
-    solver = PINN(adam_steps=15000, lr=1e-3, lbfgs_steps=300, width=32, depth=4, n_interior=8000, n_initial=0,
-                  n_boundary=0, seed=seed, device=device, compile=True, log_every=500, progress=False)
-    solver.output_transform = initial_dirichlet_transform(allen)
-    start = time.perf_counter()
-    solution = solver.solve(allen)
-    results["allen_cahn1d (hard constraints)"] = {"rel_l2": rel_l2(solution, anchors.allen_cahn()),
-                                                  "seconds": time.perf_counter() - start}
+    for name, recipe, anchor, transform in (
+            ("burgers1d", BURGERS_RECIPE, anchors.burgers, None),
+            ("allen_cahn1d", ALLEN_CAHN_RECIPE, anchors.allen_cahn, initial_dirichlet_transform)):
+        problem = get_case(name)
+        solver = PINN(seed=seed, device=device, compile=True, log_every=500, progress=False,
+                      output_transform=transform(problem) if transform else None, **recipe)
+        start = time.perf_counter()
+        solution = solver.solve(problem)
+        results[name + (" (hard constraints)" if transform else "")] = {
+            "rel_l2": rel_l2(solution, anchor()), "seconds": time.perf_counter() - start, "recipe": recipe}
     return results
 
 

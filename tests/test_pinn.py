@@ -218,3 +218,40 @@ def test_rad_resampling_concentrates_points_where_the_residual_is_large():
     losses.forward = False
     adapted = batches.interior(10)
     assert near(adapted) > 2 * near(uniform)
+
+
+def test_initial_dirichlet_transform_refuses_inconsistent_data():
+    problem = get_case("burgers1d")  # u0 = -sin(pi x) is 0 at both ends: consistent with u = 0
+    initial_dirichlet_transform(problem)
+    import dataclasses
+
+    from pdekit import Initial
+
+    wrong = dataclasses.replace(problem, conditions=[Dirichlet(1.0, on=("left", "right")),
+                                                     Initial(lambda x, t, p: -pm.sin(pm.pi * x[0]))])
+    with pytest.raises(ValueError, match="equal to the initial value at the ends"):
+        initial_dirichlet_transform(wrong)
+    one_end = dataclasses.replace(problem, conditions=[Dirichlet(0.0, on="left"),
+                                                       Initial(lambda x, t, p: -pm.sin(pm.pi * x[0]))])
+    with pytest.raises(ValueError, match="both ends"):
+        initial_dirichlet_transform(one_end)
+
+
+@pytest.mark.slow
+def test_burgers_full_recipe_reaches_the_anchor():
+    """The full recipe of benchmarks/pinn_vs_deepxde.py (about 10 minutes here)."""
+    import importlib.util
+    from pathlib import Path
+
+    from pdekit import anchors, compare
+
+    try:
+        anchor = anchors.burgers()
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pinn_vs_deepxde.py"
+    spec = importlib.util.spec_from_file_location("pinn_vs_deepxde", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    solution = PINN(compile=True, progress=False, **bench.BURGERS_RECIPE).solve(get_case("burgers1d"))
+    assert float(compare(solution, anchor).metrics["u_rel_l2"]) <= 1e-3

@@ -125,6 +125,20 @@ def initial_dirichlet_transform(problem: Problem) -> OutputTransform:
     initial = next(c for c in problem.conditions_of(Initial) if c.derivative == 0)
     a, b = float(problem.geometry.lower[0]), float(problem.geometry.upper[0])
     t0, half = problem.time.t0, (b - a) / 2
+    ends = problem.geometry.sample_boundary(2)  # one point on each side, with the side names
+    x_ends = ends.points.T
+    start = np.broadcast_to(np.asarray(problem.value_of(initial.value, x_ends, t0), dtype=float), (2,))
+    covered = np.zeros(2, dtype=bool)
+    for condition in problem.conditions_of(Dirichlet):
+        here = _on(problem, condition.on, ends, x_ends)
+        for t in np.linspace(t0, problem.time.t1, 5):
+            value = np.broadcast_to(np.asarray(problem.value_of(condition.value, x_ends, t), dtype=float), (2,))
+            if not np.allclose(value[here], start[here]):
+                raise ValueError("initial_dirichlet_transform needs Dirichlet data constant in time and equal to "
+                                 "the initial value at the ends")
+        covered |= here
+    if not covered.all():
+        raise ValueError("initial_dirichlet_transform needs Dirichlet conditions at both ends of the interval")
 
     def function(x, t, net, p):
         u0 = problem.value_of(initial.value, x, t)
@@ -153,7 +167,7 @@ class _Losses:
         self.forward = forward and config.derivatives != "autograd"
 
     # -- the network with its constraint --------------------------------------------------
-    def _apply_transform(self, points, raw, x, t):
+    def _apply_transform(self, raw, x, t):
         if self.transform is None:
             return raw
         n = self.problem.n_components
@@ -166,7 +180,7 @@ class _Losses:
         if self.transform is None:
             return raw
         x, t = self.problem.split_points(points)
-        out = self._apply_transform(points, [raw[:, c] for c in range(raw.shape[1])], x, t)
+        out = self._apply_transform([raw[:, c] for c in range(raw.shape[1])], x, t)
         return torch.stack([o * torch.ones_like(points[:, 0]) for o in out], dim=1)
 
     def jets(self, points: torch.Tensor, pairs=None) -> list[Jet]:
@@ -179,7 +193,7 @@ class _Losses:
         coords = coordinate_jets(points, pairs)
         d = self.problem.dim
         t = coords[d] if self.problem.is_evolution else None
-        out = self._apply_transform(points, raw, coords[:d], t)
+        out = self._apply_transform(raw, coords[:d], t)
         return [o if isinstance(o, Jet) else raw[0]._lift(o) for o in out]
 
     # -- terms ----------------------------------------------------------------------------
