@@ -43,7 +43,8 @@ if [ -z "$BASE" ]; then
         apt_update_once
         # python3-venv: Debian's python3 has no ensurepip without it, so `-m venv` fails.
         # python3-h5py: see "h5py" below.
-        apt_install python3-dolfinx-real python3-venv python3-h5py "${GMSH_DEBS[@]}"
+        # python3-dev: headers for the C that FFCx (forms) and torch.compile (kernels) build at run time
+        apt_install python3-dolfinx-real python3-venv python3-h5py python3-dev "${GMSH_DEBS[@]}"
         BASE=/usr/bin/python3
         have_dolfinx "$BASE" || { log "ERROR: apt installed dolfinx but '$BASE -c \"import dolfinx\"' fails"; exit 1; }
     else
@@ -120,7 +121,7 @@ fi
 
 if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
     # pip's configuration finds the CPU wheel on disk; with no such config, PyPI's
-    # Linux wheel pulls CUDA libraries: use --index-url https://download.pytorch.org/whl/cpu
+    # Linux wheel pulls CUDA libraries: point pip at PyTorch's CPU-only wheel index instead
     log "installing torch==2.13.0 (CPU)"
     "$PY" -m pip install "${PIP_Q[@]}" torch==2.13.0
 fi
