@@ -32,8 +32,8 @@ import ufl
 from dolfinx import fem, mesh as dmesh
 
 from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
-from ..problem.equation import flux_rows, source_rows
 from ..options import config_from_options, with_options
+from ..problem.equation import flux_rows, source_rows
 from ..problem.fingerprint import fingerprint
 from ..problem.geometry import _AxisBox
 from ..results import Solution, save_dataset
@@ -127,7 +127,7 @@ def _gmsh_mesh(geometry, size: float):
 
     started = not gmsh.isInitialized()
     if started:
-        gmsh.initialize(["-noenv"] if "-noenv" in getattr(gmsh, "__doc__", "") else [])
+        gmsh.initialize(interruptible=False)  # leave Ctrl-C to Python
     try:
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.option.setNumber("General.NumThreads", 1)
