@@ -9,7 +9,8 @@ The public API a script or notebook needs::
     reference = pdekit.reference.solve(problem)        # needs DOLFINx
     print(pdekit.compare(solution, reference).summary())
 
-``pdekit.reference`` is imported on first use, so everything else works without FEniCS.
+``pdekit.reference`` (DOLFINx) and ``pdekit.solvers`` (torch) are imported on first use, so
+the problem API works without either.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ __all__ = [
     "math", "Problem", "Field", "Equation", "Dirichlet", "Neumann", "Periodic", "Initial",
     "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "GaussianRandomField",
     "Solution", "FunctionSolution", "GridSolution", "load", "compare", "Comparison", "relative_l2",
-    "get_case", "list_cases", "reference",
+    "get_case", "list_cases", "reference", "solvers",
 ]
 
 
 def __getattr__(name):
-    if name == "reference":  # imports DOLFINx: only when asked for
-        return importlib.import_module(".reference", __name__)
+    if name in ("reference", "solvers"):  # DOLFINx / torch: imported only when asked for
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pdekit' has no attribute {name!r}")
