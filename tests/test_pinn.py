@@ -255,3 +255,17 @@ def test_burgers_full_recipe_reaches_the_anchor():
     spec.loader.exec_module(bench)
     solution = PINN(compile=True, progress=False, **bench.BURGERS_RECIPE).solve(get_case("burgers1d"))
     assert float(compare(solution, anchor).metrics["u_rel_l2"]) <= 1e-3
+
+
+def test_compile_failure_falls_back_to_eager_with_one_logged_reason(monkeypatch, caplog):
+    def broken_compile(function, **kwargs):
+        def fails(*args):
+            raise RuntimeError("no C++ compiler here\nlong traceback")
+        return fails
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with caplog.at_level("WARNING", logger="pdekit"):
+        solution = small_run(adam_steps=10, compile=True).solve(get_case("burgers1d"))
+    reasons = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+    assert reasons == ["torch.compile failed (RuntimeError: no C++ compiler here); falling back to eager"]
+    assert solution.config["compiled"] is False and len(solution.history.rows) == 2
