@@ -72,7 +72,7 @@ def run_pdekit(problem, anchor, steps: int, warmup: int, lr: float, seed: int, d
 
 
 BURGERS_RECIPE = dict(width=32, depth=5, n_interior=8000, n_boundary=400, n_initial=400, sampling="sobol",
-                      adam_steps=10000, lr=1e-3, lbfgs_steps=300, resample="rad", resample_every=2000)
+                      adam_steps=10000, lr=1e-3, lbfgs_steps=600, resample="rad", resample_every=2000)
 ALLEN_CAHN_RECIPE = dict(width=32, depth=4, n_interior=8000, n_boundary=0, n_initial=0, sampling="sobol",
                          adam_steps=15000, lr=2e-3, lr_decay=0.85, lbfgs_steps=500, resample="rad",
                          resample_every=2500)
