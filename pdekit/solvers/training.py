@@ -122,6 +122,10 @@ class Trainer:
     def _maybe_compile(self, loss_terms):
         if not self.settings.compile:
             return loss_terms
+        blocked = compile_blocker(self.model)
+        if blocked:
+            log.warning("torch.compile skipped: %s; training eagerly", blocked)
+            return loss_terms
         try:
             compiled = torch.compile(loss_terms, dynamic=False)
         except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
@@ -254,6 +258,20 @@ class Trainer:
 
         loss = self.lbfgs.step(closure)
         return loss, record["terms"]
+
+
+def compile_blocker(model) -> str | None:
+    """Why compiling must not be tried in this process, or ``None``.
+
+    Compiled CPU kernels segfault in a process that has loaded DOLFINx/PETSc (measured with
+    dolfinx 0.5.2 and torch 2.13: PETSc's handler then aborts MPI with code 59), so a PINN
+    trained after a FEniCS reference in the same process runs eagerly.
+    """
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    if on_cpu and ("dolfinx" in sys.modules or "petsc4py" in sys.modules):
+        return ("DOLFINx/PETSc are loaded in this process and compiled CPU kernels crash beside them; "
+                "solve the reference in another process to train compiled")
+    return None
 
 
 def _fused_adam_works(params) -> bool:
