@@ -10,7 +10,6 @@ transform (hard constraints, as DeepXDE's ``apply_output_transform``).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from ..derivatives import coordinate_jets, network_jets, output_jets, required_p
 from ..derivatives.jet import Jet
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
 from ..problem.equation import flux_rows
-from ..problem.sampling import unit_samples
 from ..options import config_from_options, with_options
 from ..results import FunctionSolution, grid_points
 from .models import build_model, parameter_count
@@ -31,7 +29,6 @@ from .training import Trainer, TrainingSettings, resolve_device, resolve_dtype, 
 
 __all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform"]
 
-log = logging.getLogger("pdekit")
 
 RESAMPLING = ("none", "uniform", "rad")
 DERIVATIVES = ("auto", "forward", "autograd")
