@@ -37,7 +37,14 @@ def _neural(name):
     return run
 
 
-SOLVERS = {"fenics": _reference, "pinn": _neural("pinn")}
+def _solvers():
+    """The reference and every neural solver of :data:`pdekit.solvers.SOLVERS` (one registry)."""
+    from .solvers import SOLVERS as NEURAL
+
+    return {"fenics": _reference, **{name: _neural(name) for name in NEURAL}}
+
+
+SOLVERS = _solvers()
 
 
 def _pairs(items, flag):
