@@ -17,7 +17,8 @@ import torch
 from ..problem.equation import flux_rows, source_rows
 from .jet import Jet
 
-__all__ = ["required_pairs", "network_jets", "residual_from_jets", "coordinate_jets"]
+__all__ = ["required_pairs", "network_jets", "propagate", "jets_to_stack", "output_jets", "residual_from_jets",
+           "coordinate_jets"]
 
 _ACTIVATIONS = {
     "tanh": lambda z: (lambda a: (a, 1 - a * a, -2 * a * (1 - a * a)))(torch.tanh(z)),
@@ -54,11 +55,14 @@ def network_jets(ops, points: torch.Tensor, pairs=()) -> torch.Tensor:
     elementwise kernel runs over long contiguous rows, and each linear layer is one matrix
     product for all slots.  ``ops`` is a sequence of ``("affine", shift, scale)``,
     ``("linear", weight, bias)``, ``("activation", name)`` and ``("sincos",)`` (concatenated
-    sine and cosine features).
+    sine and cosine features); a first ``("embedding", jets)`` op gives its own stack as
+    ``jets(points, pairs)`` (closed-form derivatives, e.g. of Gaussian features).
     """
     n, dims = points.shape
     ops = list(ops)
-    if [op[0] for op in ops[:3]] == ["affine", "linear", "activation"] and ops[1][2] is not None:
+    if ops and ops[0][0] == "embedding":  # a first stage with closed-form jets of its own
+        stack, ops = ops[0][1](points, pairs), ops[1:]
+    elif [op[0] for op in ops[:3]] == ["affine", "linear", "activation"] and ops[1][2] is not None:
         stack, ops = _first_layer(points, ops[:3], dims, pairs), ops[3:]
     else:
         eye = torch.eye(dims, dtype=points.dtype, device=points.device)[:, :, None].expand(dims, dims, n)
@@ -66,6 +70,16 @@ def network_jets(ops, points: torch.Tensor, pairs=()) -> torch.Tensor:
         if pairs:
             parts.append(torch.zeros(dims, len(pairs), n, dtype=points.dtype, device=points.device))
         stack = torch.cat(parts, dim=1)
+    return propagate(stack, ops, dims, pairs)
+
+
+def propagate(stack: torch.Tensor, ops, dims: int, pairs=()) -> torch.Tensor:
+    """Push a stack ``(features, 1 + D + P, N)`` of input jets through ``ops``.
+
+    For inputs that are themselves functions of the coordinates (an embedding such as
+    ``cos``/``sin`` of a periodic label): build their stack with :func:`jets_to_stack`.
+    """
+    n = stack.shape[2]
     slots = stack.shape[1]
     for op in ops:
         kind = op[0]
@@ -98,6 +112,11 @@ def _first_layer(points, ops, dims, pairs):
     slots = [a] + [a1 * columns[:, i : i + 1] for i in range(dims)]
     slots += [a2 * (columns[:, i] * columns[:, j])[:, None] for i, j in pairs]
     return torch.stack(slots, dim=1)
+
+
+def jets_to_stack(jets) -> torch.Tensor:
+    """The stack ``(len(jets), 1 + D + P, N)`` of jets over the same inputs and pairs."""
+    return torch.stack([torch.cat([j.value[None], j.grad.T] + ([] if j.hess is None else [j.hess.T])) for j in jets])
 
 
 def output_jets(stack: torch.Tensor, pairs) -> list[Jet]:

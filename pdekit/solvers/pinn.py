@@ -10,7 +10,6 @@ transform (hard constraints, as DeepXDE's ``apply_output_transform``).
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,7 +24,7 @@ from ..problem.equation import flux_rows
 from ..options import config_from_options, with_options
 from ..results import FunctionSolution, grid_points
 from .models import build_model, parameter_count
-from .training import Trainer, TrainingSettings, resolve_device, resolve_dtype, seeded
+from .training import TrainingConfig, predictor, reference_error, resolve_device, resolve_dtype, seeded, train
 
 __all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform"]
 
@@ -35,8 +34,10 @@ DERIVATIVES = ("auto", "forward", "autograd")
 
 
 @dataclass(frozen=True)
-class PINNConfig:
+class PINNConfig(TrainingConfig):
     """Settings of a PINN run (every field can be given as ``--option NAME=VALUE``).
+
+    Besides the training fields of :class:`~pdekit.solvers.training.TrainingConfig`:
 
     Args:
         model, width, depth, activation, fourier_features, fourier_scale: the network.
@@ -44,12 +45,8 @@ class PINNConfig:
         sampling: ``uniform``, ``sobol`` or ``grid`` placement of the points.
         resample: ``none``, ``uniform`` (fresh points) or ``rad`` (residual-based adaptive
             distribution, Wu et al. 2023), every ``resample_every`` steps.
-        adam_steps, lr, lr_decay: Adam phase (rate times ``lr_decay`` every 1000 steps).
-        lbfgs_steps: L-BFGS calls after Adam, each of up to 20 iterations.
         weight_residual, weight_boundary, weight_initial: loss weights.
-        dtype, device, seed, compile: numerics and speed.
         derivatives: ``forward`` (jets, compiles), ``autograd`` (nested), or ``auto``.
-        log_every, eval_every, checkpoint_every: history, error and checkpoint intervals.
     """
 
     model: str = "mlp"
@@ -64,32 +61,17 @@ class PINNConfig:
     sampling: str = "uniform"
     resample: str = "none"
     resample_every: int = 1000
-    adam_steps: int = 10000
-    lr: float = 1e-3
-    lr_decay: float = 1.0
-    lbfgs_steps: int = 0
     weight_residual: float = 1.0
     weight_boundary: float = 1.0
     weight_initial: float = 1.0
-    dtype: str = "float32"
-    device: str = "auto"
-    seed: int = 0
-    compile: bool = False
     derivatives: str = "auto"
-    log_every: int = 100
-    eval_every: int = 1000
-    checkpoint_every: int = 1000
-    progress: bool | None = None
 
     def __post_init__(self):
-        resolve_dtype(self.dtype)
-        resolve_device(self.device)
+        super().__post_init__()
         if self.resample not in RESAMPLING:
             raise ValueError(f"unknown resampling {self.resample!r}; valid choices: {', '.join(RESAMPLING)}")
         if self.derivatives not in DERIVATIVES:
             raise ValueError(f"unknown derivatives path {self.derivatives!r}; valid choices: {', '.join(DERIVATIVES)}")
-        if self.adam_steps < 0 or self.lbfgs_steps < 0 or self.adam_steps + self.lbfgs_steps == 0:
-            raise ValueError("give a positive number of adam_steps and/or lbfgs_steps")
 
     @classmethod
     def from_options(cls, **options) -> "PINNConfig":
@@ -413,61 +395,14 @@ class PINN:
         model, losses, batches = self.build(problem)
         weights = {"residual": c.weight_residual, "dirichlet": c.weight_boundary, "neumann": c.weight_boundary,
                    "periodic": c.weight_boundary, "initial": c.weight_initial, "initial_rate": c.weight_initial}
-        settings = TrainingSettings(adam_steps=c.adam_steps, lr=c.lr, lbfgs_steps=c.lbfgs_steps,
-                                    resample_every=c.resample_every if c.resample != "none" else 0,
-                                    log_every=c.log_every, eval_every=c.eval_every,
-                                    checkpoint_every=c.checkpoint_every if checkpoint else 0, compile=c.compile,
-                                    progress=c.progress, lr_decay=c.lr_decay)
-        evaluate = _error_against(reference, losses, batches) if reference is not None else None
-        path = Path(checkpoint) if checkpoint else None
-        if path is not None and path.exists() and not resume:
-            raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")
-        trainer = Trainer(model, losses, weights, batches, settings, evaluate, path, f"{problem.name} {self.name}")
-        if resume:
-            trainer.restore()
-        start = time.perf_counter()
-        history = trainer.run()
-        self.history = history
-        model.eval()
+        predict = predictor(losses.values, problem.n_components, batches.dtype, batches.device)
+        trainer = train(model, losses, weights, batches, c, resample_every=c.resample_every if c.resample != "none" else 0,
+                        evaluate=reference_error(reference, problem, predict) if reference is not None else None,
+                        checkpoint=checkpoint, resume=resume, describe=f"{problem.name} {self.name}")
+        self.history = trainer.history
         config = {**dataclasses.asdict(c), "parameters": parameter_count(model), "compiled": trainer.compiled,
                   "derivative_path": "forward" if losses.forward else "autograd", "steps": trainer.step}
-        solution = FunctionSolution(problem, _predictor(losses, batches), self.name, config,
-                                    trainer.elapsed if resume else time.perf_counter() - start)
-        solution.history = history
+        solution = FunctionSolution(problem, predict, self.name, config, trainer.elapsed)
+        solution.history = trainer.history
         solution.model = model
         return solution
-
-
-def _predictor(losses: _Losses, batches: _Batches, chunk: int = 65536):
-    def predict(points: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(points), chunk):
-                out.append(losses.values(batches._tensor(points[start : start + chunk])).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, losses.problem.n_components))
-
-    return predict
-
-
-def _error_against(reference, losses, batches):
-    """A function giving the relative L2 error of the current model on the reference's grid."""
-    import xarray as xr
-
-    from ..results import default_grid
-
-    if isinstance(reference, xr.Dataset):
-        coords = {d: reference[d].values for d in reference.dims}
-        data = reference
-    else:
-        coords = default_grid(losses.problem, times=41)
-        data = reference.to_xarray(coords=coords)
-    points = grid_points(coords)
-    truth = np.stack([data[name].transpose(*coords).values.ravel() for name in losses.problem.components], axis=1)
-    keep = np.all(np.isfinite(truth), axis=1)
-    points, truth = points[keep], truth[keep]
-    predict = _predictor(losses, batches)
-
-    def evaluate() -> float:
-        return float(np.linalg.norm(predict(points) - truth) / np.linalg.norm(truth))
-
-    return evaluate

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["TrainingDiverged", "TrainingSettings", "Trainer", "resolve_device", "resolve_dtype"]
+__all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
+           "reference_error", "resolve_device", "resolve_dtype"]
 
 log = logging.getLogger("pdekit")
 
@@ -47,6 +48,44 @@ def resolve_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ValueError(f"unknown dtype {name!r}; valid dtypes: {', '.join(DTYPES)}")
     return DTYPES[name]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The settings every neural-field solver's config shares (its fields come first).
+
+    Args:
+        adam_steps, lr, lr_decay: Adam phase (rate times ``lr_decay`` every 1000 steps).
+        lbfgs_steps: L-BFGS calls after Adam, each of up to 20 iterations.
+        dtype, device, seed, compile: numerics and speed.
+        log_every, eval_every, checkpoint_every: history, error and checkpoint intervals.
+        progress: show a progress bar (``None``: when writing to a terminal).
+    """
+
+    adam_steps: int = 10000
+    lr: float = 1e-3
+    lr_decay: float = 1.0
+    lbfgs_steps: int = 0
+    dtype: str = "float32"
+    device: str = "auto"
+    seed: int = 0
+    compile: bool = False
+    log_every: int = 100
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    progress: bool | None = None
+
+    def __post_init__(self):
+        resolve_dtype(self.dtype)
+        resolve_device(self.device)
+        if self.adam_steps < 0 or self.lbfgs_steps < 0 or self.adam_steps + self.lbfgs_steps == 0:
+            raise ValueError("give a positive number of adam_steps and/or lbfgs_steps")
+
+    def training_settings(self, resample_every: int, checkpointing: bool) -> "TrainingSettings":
+        return TrainingSettings(adam_steps=self.adam_steps, lr=self.lr, lbfgs_steps=self.lbfgs_steps,
+                                resample_every=resample_every, log_every=self.log_every,
+                                eval_every=self.eval_every, checkpoint_every=self.checkpoint_every if checkpointing else 0,
+                                compile=self.compile, progress=self.progress, lr_decay=self.lr_decay)
 
 
 @dataclass
@@ -258,6 +297,66 @@ class Trainer:
 
         loss = self.lbfgs.step(closure)
         return loss, record["terms"]
+
+
+def train(model, loss_terms: Callable, weights: dict, sampler: Callable, config: TrainingConfig, *,
+          resample_every: int = 0, evaluate: Callable | None = None, checkpoint: str | Path | None = None,
+          resume: bool = False, describe: str = "training") -> Trainer:
+    """Run a :class:`Trainer` with a solver's config; returns it (history, steps, elapsed time).
+
+    An existing ``checkpoint`` is continued only with ``resume=True`` (never overwritten).
+    """
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and path.exists() and not resume:
+        raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")
+    trainer = Trainer(model, loss_terms, weights, sampler, config.training_settings(resample_every, path is not None),
+                      evaluate, path, describe)
+    if resume:
+        trainer.restore()
+    trainer.run()
+    model.eval()
+    return trainer
+
+
+def predictor(values: Callable, n_components: int, dtype, device, chunk: int = 65536) -> Callable:
+    """``predict(points) -> (N, n)`` NumPy values from a torch ``values(points)``, in chunks, no grad."""
+
+    def predict(points: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(points), chunk):
+                batch = torch.as_tensor(np.asarray(points[start : start + chunk], dtype=float), dtype=dtype,
+                                        device=device)
+                out.append(values(batch).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, n_components))
+
+    return predict
+
+
+def reference_error(reference, problem, predict: Callable) -> Callable[[], float]:
+    """A function giving the relative L2 error of ``predict`` on the reference's grid.
+
+    ``reference`` is a Solution (evaluated on the default grid) or an xarray Dataset.
+    """
+    import xarray as xr
+
+    from ..results import default_grid, grid_points
+
+    if isinstance(reference, xr.Dataset):
+        coords = {d: reference[d].values for d in reference.dims}
+        data = reference
+    else:
+        coords = default_grid(problem, times=41)
+        data = reference.to_xarray(coords=coords)
+    points = grid_points(coords)
+    truth = np.stack([data[name].transpose(*coords).values.ravel() for name in problem.components], axis=1)
+    keep = np.all(np.isfinite(truth), axis=1)
+    points, truth = points[keep], truth[keep]
+
+    def evaluate() -> float:
+        return float(np.linalg.norm(predict(points) - truth) / np.linalg.norm(truth))
+
+    return evaluate
 
 
 def compile_blocker(model) -> str | None:
