@@ -17,7 +17,8 @@ import torch
 from ..problem.equation import flux_rows, source_rows
 from .jet import Jet
 
-__all__ = ["required_pairs", "network_jets", "propagate", "jets_to_stack", "output_jets", "residual_from_jets",
+__all__ = ["required_pairs", "network_jets", "propagate", "jets_to_stack", "output_jets", "flux_divergence",
+           "residual_from_jets",
            "coordinate_jets"]
 
 _ACTIVATIONS = {
@@ -143,26 +144,38 @@ def _spatial_first_order(u: Jet, d: int) -> tuple[Jet, list[Jet]]:
     return value, grads
 
 
+def flux_divergence(problem, u: list[Jet], x, t) -> list[torch.Tensor]:
+    """``div F`` per component from second-order jets of ``u`` over the spatial axes first.
+
+    ``x`` holds the ``d`` coordinate values of the points (component-first).  The divergence
+    is the total derivative of the flux, obtained by evaluating the flux on first-order
+    spatial jets (so any flux written with :mod:`pdekit.math` works).
+    """
+    d, n = problem.dim, problem.n_components
+    spatial = [_spatial_first_order(c, d) for c in u]
+    values = spatial[0][0] if n == 1 else [s[0] for s in spatial]
+    grads = spatial[0][1] if n == 1 else [s[1] for s in spatial]
+    x = [Jet.variable(x[j], j, d, second_order=False) for j in range(d)]
+    divergence = [torch.zeros_like(u[0].value) for _ in range(n)]
+    for i, row in enumerate(flux_rows(problem.equation.flux(values, grads, x, t, problem.p), n, d)):
+        for j, component in enumerate(row):
+            if isinstance(component, Jet):
+                divergence[i] = divergence[i] + component.grad[:, j]
+    return divergence
+
+
 def residual_from_jets(problem, u: list[Jet], points: torch.Tensor) -> torch.Tensor:
     """``c2 u_tt + c1 u_t + div F - S`` from second-order output jets; ``(N, n_components)``.
 
     ``u`` holds one jet per component over all ``D`` inputs with (at least) the pairs of
-    :func:`required_pairs`.  The divergence is the total derivative of the flux, obtained by
-    evaluating the flux on first-order spatial jets.
+    :func:`required_pairs`.
     """
     d, n = problem.dim, problem.n_components
     eq, p = problem.equation, problem.p
     x_plain, t = problem.split_points(points)
     residual = [torch.zeros_like(points[:, 0]) for _ in range(n)]
     if eq.flux is not None:
-        spatial = [_spatial_first_order(c, d) for c in u]
-        values = spatial[0][0] if n == 1 else [s[0] for s in spatial]
-        grads = spatial[0][1] if n == 1 else [s[1] for s in spatial]
-        x = [Jet.variable(points[:, j], j, d, second_order=False) for j in range(d)]
-        for i, row in enumerate(flux_rows(eq.flux(values, grads, x, t, p), n, d)):
-            for j, component in enumerate(row):
-                if isinstance(component, Jet):
-                    residual[i] = residual[i] + component.grad[:, j]
+        residual = flux_divergence(problem, u, x_plain, t)
     if eq.source is not None:
         values = u[0].value if n == 1 else torch.stack([c.value for c in u])
         grads = u[0].grad[:, :d].T if n == 1 else torch.stack([c.grad[:, :d].T for c in u])
