@@ -273,7 +273,7 @@ class _Batches:
         for kind, condition_type in (("dirichlet", Dirichlet), ("neumann", Neumann)):
             if not active[kind]:
                 continue
-            target, mask = self._boundary_targets(boundary, problem.conditions_of(condition_type))
+            target, mask = boundary_targets(problem, boundary, problem.conditions_of(condition_type))
             keep = mask.any(axis=1)
             sets[kind] = boundary.points[keep]
             targets[kind], targets[f"{kind}_mask"] = self._tensor(target[keep]), self._tensor(mask[keep])
@@ -304,23 +304,6 @@ class _Batches:
         return {"points": self._tensor(np.concatenate(chunks)), "slices": offsets, "targets": targets,
                 "counts": counts, "normals": normals}
 
-    def _boundary_targets(self, boundary, conditions):
-        """Targets and a mask ``(N, n)``: which components each condition sets at each point."""
-        problem = self.problem
-        n = problem.n_components
-        target, mask = np.zeros((len(boundary.points), n)), np.zeros((len(boundary.points), n))
-        x_all, t_all = problem.split_points(boundary.points)
-        for condition in conditions:
-            where = _on(problem, condition.on, boundary, x_all)
-            if not where.any():
-                continue
-            component = problem.component_slice(condition.field)
-            x, t = x_all[:, where], None if t_all is None else t_all[where]
-            target[where, component] = _columns(problem.value_of(condition.value, x, t), int(where.sum()),
-                                                component.stop - component.start)
-            mask[where, component] = 1.0
-        return target, mask
-
     def _periodic_pairs(self, boundary):
         problem, c = self.problem, self.config
         lowers, uppers = [], []
@@ -331,6 +314,23 @@ class _Batches:
             lowers.append(lo)
             uppers.append(hi)
         return np.concatenate(lowers), np.concatenate(uppers)
+
+
+def boundary_targets(problem: Problem, boundary, conditions) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and a mask ``(N, n)`` at sampled boundary points: which components each condition sets."""
+    n = problem.n_components
+    target, mask = np.zeros((len(boundary.points), n)), np.zeros((len(boundary.points), n))
+    x_all, t_all = problem.split_points(boundary.points)
+    for condition in conditions:
+        where = _on(problem, condition.on, boundary, x_all)
+        if not where.any():
+            continue
+        component = problem.component_slice(condition.field)
+        x, t = x_all[:, where], None if t_all is None else t_all[where]
+        target[where, component] = _columns(problem.value_of(condition.value, x, t), int(where.sum()),
+                                            component.stop - component.start)
+        mask[where, component] = 1.0
+    return target, mask
 
 
 def _on(problem, on, boundary, x):
