@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
-           "reference_error", "resolve_device", "resolve_dtype"]
+           "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager"]
 
 log = logging.getLogger("pdekit")
 
@@ -149,41 +149,17 @@ class Trainer:
         self.history = History()
         self.step = 0
         self.elapsed = 0.0
-        self.compiled = False
-        self._terms = self._maybe_compile(self._weighted(loss_terms))
+        self._terms = CompiledOrEager(self._weighted(loss_terms), model, settings.compile)
         params = [p for p in model.parameters() if p.requires_grad]
         fused = {"fused": True} if _fused_adam_works(params) else {}
         self.adam = torch.optim.Adam(params, lr=settings.lr, **fused)
         self.lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50, tolerance_grad=1e-12,
                                        tolerance_change=1e-15, line_search_fn="strong_wolfe")
 
-    # -- compile ---------------------------------------------------------------------------
-    def _maybe_compile(self, loss_terms):
-        if not self.settings.compile:
-            return loss_terms
-        blocked = compile_blocker(self.model)
-        if blocked:
-            log.warning("torch.compile skipped: %s; training eagerly", blocked)
-            return loss_terms
-        try:
-            compiled = torch.compile(loss_terms, dynamic=False)
-        except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
-            log.warning("torch.compile unavailable (%s: %s); training eagerly", type(error).__name__, error)
-            return loss_terms
-        self.compiled = True
-        eager = loss_terms
-
-        def guarded(batch):
-            if self.compiled:
-                try:
-                    return compiled(batch)
-                except Exception as error:  # noqa: BLE001
-                    log.warning("torch.compile failed (%s: %s); falling back to eager", type(error).__name__,
-                                str(error).splitlines()[0] if str(error) else "")
-                    self.compiled = False
-            return eager(batch)
-
-        return guarded
+    @property
+    def compiled(self) -> bool:
+        """Whether the loss runs compiled (false after a fallback to eager)."""
+        return self._terms.compiled
 
     def _weighted(self, loss_terms):
         """The loss terms and their weighted sum, in one function (compiled as one graph)."""
@@ -357,6 +333,39 @@ def reference_error(reference, problem, predict: Callable) -> Callable[[], float
         return float(np.linalg.norm(predict(points) - truth) / np.linalg.norm(truth))
 
     return evaluate
+
+
+class CompiledOrEager:
+    """``function`` under ``torch.compile`` where that works, else eager, with one logged reason.
+
+    Shared by the training loops: a blocked or failing compile (see :func:`compile_blocker`)
+    falls back to the eager function; ``compiled`` says which one runs.
+    """
+
+    def __init__(self, function: Callable, model, enabled: bool):
+        self.eager, self.function, self.compiled = function, function, False
+        if not enabled:
+            return
+        blocked = compile_blocker(model)
+        if blocked:
+            log.warning("torch.compile skipped: %s; training eagerly", blocked)
+            return
+        try:
+            self.function = torch.compile(function, dynamic=False)
+        except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
+            log.warning("torch.compile unavailable (%s: %s); training eagerly", type(error).__name__, error)
+            return
+        self.compiled = True
+
+    def __call__(self, *args):
+        if self.compiled:
+            try:
+                return self.function(*args)
+            except Exception as error:  # noqa: BLE001
+                log.warning("torch.compile failed (%s: %s); falling back to eager", type(error).__name__,
+                            str(error).splitlines()[0] if str(error) else "")
+                self.compiled = False
+        return self.eager(*args)
 
 
 def compile_blocker(model) -> str | None:
