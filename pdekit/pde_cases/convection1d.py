@@ -5,18 +5,21 @@ from ..problem import Equation, Initial, Interval, Periodic, Problem, TimeInterv
 
 
 def exact(x, t, p):
-    return pm.sin(x[0] - p.beta * t)
+    return pm.exp(-p.nu * t) * pm.sin(x[0] - p.beta * t)
 
 
-def convection1d(beta: float = 30.0) -> Problem:
-    """``u_t + beta u_x = 0`` on ``[0, 2 pi]`` periodic, ``t`` in ``[0, 1]``, ``u0 = sin x``."""
+def convection1d(beta: float = 30.0, nu: float = 0.0) -> Problem:
+    """``u_t + beta u_x = nu u_xx`` on ``[0, 2 pi]`` periodic, ``t`` in ``[0, 1]``, ``u0 = sin x``.
+
+    The exact solution is ``exp(-nu t) sin(x - beta t)``; ``nu = 0`` is pure convection.
+    """
     return Problem(
         name="convection1d",
         geometry=Interval(0.0, 2 * pm.pi),
         time=TimeInterval(0.0, 1.0),
-        params={"beta": beta},
-        equation=Equation(flux=lambda u, du, x, t, p: [p.beta * u]),
+        params={"beta": beta, "nu": nu},
+        equation=Equation(flux=lambda u, du, x, t, p: [p.beta * u - p.nu * du[0]]),
         conditions=[Periodic(axis=0), Initial(lambda x, t, p: pm.sin(x[0]))],
         exact=exact,
-        description="linear convection with speed beta",
+        description="linear convection(-diffusion) with speed beta",
     )

@@ -60,6 +60,8 @@ class TrainingConfig:
         dtype, device, seed, compile: numerics and speed.
         log_every, eval_every, checkpoint_every: history, error and checkpoint intervals.
         progress: show a progress bar (``None``: when writing to a terminal).
+        time_budget: stop after this many seconds of training (0: no limit), for comparisons
+            at equal wall-clock time.
     """
 
     adam_steps: int = 10000
@@ -74,6 +76,7 @@ class TrainingConfig:
     eval_every: int = 1000
     checkpoint_every: int = 1000
     progress: bool | None = None
+    time_budget: float = 0.0
 
     def __post_init__(self):
         resolve_dtype(self.dtype)
@@ -85,7 +88,8 @@ class TrainingConfig:
         return TrainingSettings(adam_steps=self.adam_steps, lr=self.lr, lbfgs_steps=self.lbfgs_steps,
                                 resample_every=resample_every, log_every=self.log_every,
                                 eval_every=self.eval_every, checkpoint_every=self.checkpoint_every if checkpointing else 0,
-                                compile=self.compile, progress=self.progress, lr_decay=self.lr_decay)
+                                compile=self.compile, progress=self.progress, lr_decay=self.lr_decay,
+                                time_budget=self.time_budget)
 
 
 @dataclass
@@ -102,6 +106,7 @@ class TrainingSettings:
     compile: bool
     progress: bool | None
     lr_decay: float = 1.0  # multiply the learning rate by this every 1000 Adam steps
+    time_budget: float = 0.0  # seconds; 0: no limit
 
 
 @dataclass
@@ -218,7 +223,8 @@ class Trainer:
                     loss, terms = self._lbfgs_step(batch)
                 self.step += 1
                 bar.update(1)
-                due_log = self.step % s.log_every == 0 or self.step == total_steps
+                out_of_time = bool(s.time_budget) and time.perf_counter() - started >= s.time_budget
+                due_log = self.step % s.log_every == 0 or self.step == total_steps or out_of_time
                 due_checkpoint = s.checkpoint_every and self.step % s.checkpoint_every == 0
                 if due_log or due_checkpoint or pending is not None or not adam:
                     value = float(loss.detach())
@@ -233,12 +239,15 @@ class Trainer:
                     if due_log:
                         row = {"step": self.step, "phase": "adam" if adam else "lbfgs", "loss": value,
                                "wall_time": self.elapsed, **{k: float(v.detach()) for k, v in terms.items()}}
-                        if self.evaluate is not None and (self.step % s.eval_every == 0 or self.step == total_steps):
+                        if self.evaluate is not None and (self.step % s.eval_every == 0 or self.step == total_steps
+                                                          or out_of_time):
                             row["error"] = self.evaluate()
                         self.history.append(**row)
                         bar.set_postfix(loss=f"{value:.3e}")
                     if due_checkpoint and self.checkpoint is not None:
                         pending = copy.deepcopy(self.state())
+                if out_of_time:
+                    break
         finally:
             bar.close()
         self.elapsed = time.perf_counter() - started
