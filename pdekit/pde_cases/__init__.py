@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from ..problem import Problem
+from .advection1d import advection1d
 from .allen_cahn1d import allen_cahn1d
 from .burgers1d import burgers1d
 from .convection1d import convection1d
@@ -18,7 +19,8 @@ __all__ = ["CASES", "get_case", "list_cases"]
 
 CASES = {
     f.__name__: f
-    for f in (poisson2d, poisson_lshape, heat2d, burgers1d, allen_cahn1d, convection1d, helmholtz2d, klein_gordon)
+    for f in (poisson2d, poisson_lshape, heat2d, burgers1d, allen_cahn1d, convection1d, helmholtz2d, klein_gordon,
+              advection1d)
 }
 
 
