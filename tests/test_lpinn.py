@@ -201,3 +201,13 @@ def test_cli_solves_with_lpinn(tmp_path, capsys):
     assert result.dataset.attrs["solver"] == "lpinn" and json.loads(result.dataset.attrs["config"])["steps"] == 20
     assert np.isfinite(result.dataset["u"].values).all()
     assert "against the exact solution" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_convection_at_beta_50_reaches_the_issue_goal():
+    problem = get_case("convection1d", beta=50.0)
+    solution = LPINN(adam_steps=1000, n_interior=2048, sampling="sobol", progress=False).solve(problem)
+    exact = problem.exact_solution
+    grid = np.stack(np.meshgrid(np.linspace(0, 2 * np.pi, 128), np.linspace(0, 1, 21)), axis=-1).reshape(-1, 2)
+    error = np.linalg.norm(solution(grid) - exact(grid)) / np.linalg.norm(exact(grid))
+    assert error <= 1e-2
