@@ -150,6 +150,30 @@ def test_low_budget_convection_beats_the_pinn_at_equal_wall_clock():
     assert lpinn.config["min_map_slope"] > 0.5
 
 
+COMPILED_VS_EAGER = """
+import torch
+from pdekit import get_case
+from pdekit.solvers import LPINN
+
+_, losses, labels = LPINN(n_interior=64, n_boundary=8, width=8, depth=2).build(get_case("burgers1d", nu=0.02))
+batch = labels(0)
+eager, compiled = losses(batch), torch.compile(losses)(batch)
+for name in eager:
+    assert torch.allclose(eager[name], compiled[name], rtol=1e-4, atol=1e-7), name
+print("agree", sorted(eager))
+"""
+
+
+def test_compiled_and_eager_losses_agree():
+    """In a fresh interpreter: compiled kernels cannot run beside DOLFINx (see compile_blocker)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", COMPILED_VS_EAGER], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "agree ['boundary', 'characteristic', 'state']" in result.stdout
+
+
 def test_time_budget_stops_training():
     solver = LPINN(adam_steps=10**6, time_budget=1.0, n_interior=64, width=8, depth=2, progress=False, log_every=10**5)
     solution = solver.solve(get_case("convection1d"))
