@@ -1,13 +1,18 @@
 """Neural-field solvers: one interface (a config, ``solve(problem) -> Solution``), one training loop."""
 
 from .models import MLP, build_model
+from .gaussians import GaussianEmbedding
+from .insr import INSR, INSRConfig, INSRSolution
+from .lpinn import LPINN, LPINNConfig
+from .pig import PIG, PIGConfig
 from .pinn import PINN, OutputTransform, PINNConfig, initial_dirichlet_transform
 from .training import TrainingDiverged
 
-SOLVERS = {"pinn": PINN}
+SOLVERS = {"pinn": PINN, "lpinn": LPINN, "pig": PIG, "insr": INSR}
 
 __all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "MLP",
-           "build_model", "TrainingDiverged"]
+           "build_model", "TrainingDiverged", "LPINN", "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig",
+           "INSRSolution"]
 
 
 def get_solver(name: str, **options):

@@ -1,0 +1,200 @@
+"""Gaussian embedding + small MLP: the model of Physics-Informed Gaussians (Kang et al., ICLR 2025).
+
+``u(x) = MLP(FE(x))`` with ``FE(x) = sum_i f_i exp(-(x - mu_i)^T P_i (x - mu_i) / 2)``: ``N``
+Gaussians with trainable means ``mu_i``, precisions ``P_i = L_i L_i^T`` (diagonal ``L_i``, or a
+lower-triangular Cholesky factor for full covariances) and ``k``-channel features ``f_i``.
+
+The Gaussians' value, gradient and second derivatives are closed-form, so the embedding
+enters :func:`pdekit.derivatives.forward.network_jets` as one ``("embedding", jets)`` op and
+the MLP on top goes through the usual forward propagation: no nested autograd anywhere.
+
+Memory: the embedding is evaluated in chunks of points, each under activation checkpointing
+(recomputed in the backward pass), so no ``N x points`` tensor is held for the whole batch;
+the transient per chunk is bounded by ``chunk_elements``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .models import ACTIVATIONS
+
+__all__ = ["GaussianEmbedding", "COVARIANCES"]
+
+COVARIANCES = ("diagonal", "full")
+
+
+class GaussianEmbedding(nn.Module):
+    """``N`` trainable Gaussians with ``k`` features each, then an MLP to the outputs.
+
+    Args:
+        in_dim, out_dim: input size (space, or space-time with time last) and output size.
+        n_gaussians: number of Gaussians ``N``.
+        features: feature channels ``k`` per Gaussian.
+        covariance: ``diagonal`` or ``full`` (Cholesky factor of the precision).
+        sigma: initial standard deviation, in the inputs mapped to ``[-1, 1]``.
+        feature_scale: initial features are ``N(0, feature_scale^2)``.
+        width, depth, activation: the MLP on the features (``depth`` hidden layers).
+        lower, upper: input bounds, mapped affinely to ``[-1, 1]``; means start uniform there.
+        neighbours: ``0``: every Gaussian at every point (exact); ``K > 0``: each point sees only
+            its ``K`` Gaussians of largest value (chosen without gradient), ``K / N`` of the work.
+        chunk_elements: bound on ``N x points x slots`` per evaluated chunk (memory knob).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, n_gaussians: int = 1000, features: int = 4,
+                 covariance: str = "diagonal", sigma: float = 0.1, feature_scale: float = 0.01, width: int = 16,
+                 depth: int = 1, activation: str = "tanh", lower=None, upper=None, neighbours: int = 0,
+                 chunk_elements: int = 2**24):
+        super().__init__()
+        if covariance not in COVARIANCES:
+            raise ValueError(f"unknown covariance {covariance!r}; valid choices: {', '.join(COVARIANCES)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}")
+        for name, value in (("n_gaussians", n_gaussians), ("features", features), ("width", width),
+                            ("depth", depth), ("chunk_elements", chunk_elements)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if not 0 <= neighbours <= n_gaussians:
+            raise ValueError(f"neighbours must be between 0 (all Gaussians) and n_gaussians={n_gaussians}, "
+                             f"got {neighbours}")
+        if not sigma > 0 or not feature_scale >= 0:
+            raise ValueError(f"sigma must be > 0 and feature_scale >= 0, got sigma={sigma}, "
+                             f"feature_scale={feature_scale}")
+        dtype = torch.get_default_dtype()
+        lower = torch.as_tensor(lower if lower is not None else [-1.0] * in_dim, dtype=dtype)
+        upper = torch.as_tensor(upper if upper is not None else [1.0] * in_dim, dtype=dtype)
+        self.register_buffer("shift", (upper + lower) / 2)
+        self.register_buffer("scale", (upper - lower) / 2)
+        self.covariance, self.activation, self.chunk_elements = covariance, activation, chunk_elements
+        self.neighbours = neighbours
+        self.means = nn.Parameter(torch.rand(n_gaussians, in_dim) * 2 - 1)
+        if covariance == "diagonal":
+            self.precision_factor = nn.Parameter(torch.full((n_gaussians, in_dim), 1 / sigma))
+        else:
+            self.precision_factor = nn.Parameter(torch.eye(in_dim).repeat(n_gaussians, 1, 1) / sigma)
+            self.register_buffer("lower_mask", torch.ones(in_dim, in_dim).tril())
+        self.features = nn.Parameter(torch.randn(n_gaussians, features) * feature_scale)
+        sizes = [features] + [width] * depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.output = nn.Linear(width, out_dim)
+        for layer in [*self.hidden, self.output]:  # Glorot normal, zero bias (as the MLP)
+            nn.init.xavier_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def n_gaussians(self) -> int:
+        return self.means.shape[0]
+
+    def centres(self) -> torch.Tensor:
+        """The Gaussians' means in the problem's coordinates, ``(N, in_dim)``."""
+        return self.means.detach() * self.scale + self.shift
+
+    def cholesky(self) -> torch.Tensor:
+        """``L`` with precision ``L L^T``: ``(N, D)`` diagonal entries, or ``(N, D, D)`` lower-triangular."""
+        if self.covariance == "diagonal":
+            return self.precision_factor
+        return self.precision_factor * self.lower_mask
+
+    # -- evaluation --------------------------------------------------------------------------
+    def embedding_jets(self, points: torch.Tensor, pairs=()) -> torch.Tensor:
+        """Features with their derivatives: ``(k, 1 + D + P, N_points)`` (see ``network_jets``)."""
+        return self._chunked(points, tuple(pairs), True)
+
+    def embed(self, points: torch.Tensor) -> torch.Tensor:
+        """Feature values ``(N_points, k)`` (no derivatives)."""
+        return self._chunked(points, (), False)[:, 0].T
+
+    def _chunked(self, points, pairs, derivatives):
+        dims = points.shape[1]
+        slots = 1 + (dims + len(pairs) if derivatives else 0)
+        # per point and Gaussian: the slots plus r, z, g, products with L and the exponent
+        chunk = max(1, self.chunk_elements // (self.n_gaussians * (slots + 3 * dims + dims * dims + 2)))
+        factor = self.cholesky()
+        remember = (not self.neighbours and torch.is_grad_enabled()
+                    and (points.requires_grad or factor.requires_grad or self.features.requires_grad))
+        out = []
+        for start in range(0, max(1, points.shape[0]), chunk):  # (an empty set of points is one empty chunk)
+            part = points[start : start + chunk]
+            if self.neighbours:  # each point's K nearest Gaussians (in their own metric), gathered
+                index = self._nearest(part, factor)
+                params = (self.means[index], factor[index], self.features[index])
+            else:  # every Gaussian for every point, broadcast
+                params = (self.means[None], factor[None], self.features[None])
+            args = (part, *params, self.shift, self.scale, self.covariance, pairs, derivatives)
+            if remember and points.shape[0] > chunk:  # recompute in the backward pass, keep no N x chunk tensors
+                out.append(checkpoint(_gaussian_jets, *args, use_reentrant=False))
+            else:
+                out.append(_gaussian_jets(*args))
+        return out[0] if len(out) == 1 else torch.cat(out, dim=2)
+
+    def _nearest(self, points, factor):
+        """Indices ``(C, K)`` of the Gaussians with the largest values at each point."""
+        with torch.no_grad():
+            y = (points - self.shift) / self.scale
+            precision = torch.diag_embed(factor.square()) if self.covariance == "diagonal" else factor @ factor.mT
+            pm = (precision @ self.means[..., None])[..., 0]
+            # (y - mu)^T P (y - mu) as one product of quadratic, linear and constant features
+            left = torch.cat([(y[:, :, None] * y[:, None]).flatten(1), y, torch.ones_like(y[:, :1])], dim=1)
+            right = torch.cat([precision.flatten(1), -2 * pm, (self.means * pm).sum(1, keepdim=True)], dim=1)
+            return (left @ right.T).topk(self.neighbours, dim=1, largest=False, sorted=False).indices
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        h = self.embed(points)
+        act = ACTIVATIONS[self.activation]
+        for layer in self.hidden:
+            h = act(layer(h))
+        return self.output(h)
+
+    def ops(self) -> list[tuple]:
+        """The computation as primitive operations: the closed-form embedding, then the MLP."""
+        ops = [("embedding", self.embedding_jets)]
+        for layer in self.hidden:
+            ops += [("linear", layer.weight, layer.bias), ("activation", self.activation)]
+        ops.append(("linear", self.output.weight, self.output.bias))
+        return ops
+
+
+def _gaussian_jets(points, means, factor, features, shift, scale, covariance, pairs, derivatives):
+    """Closed-form jets of ``sum_i f_i G_i`` at ``points`` ``(C, D)``: ``(k, slots, C)``.
+
+    The Gaussians' ``means`` ``(B, K, D)``, ``factor`` ``(B, K, D[, D])`` and ``features``
+    ``(B, K, k)`` are either the same ``K`` for every point (``B = 1``) or ``K`` gathered per
+    point (``B = C``).  With ``r = y - mu`` (``y``: inputs mapped to ``[-1, 1]``), ``g = P r``
+    and ``G = exp(-r.g / 2)``: ``dG/dy_a = -G g_a`` and ``d2G/dy_a dy_b = G (g_a g_b - P_ab)``;
+    derivatives in the problem's coordinates divide by ``scale``.
+    """
+    y = (points - shift) / scale
+    r = y[:, :, None] - means.mT  # (C, D, K)
+    if covariance == "diagonal":
+        lt = factor.mT
+        z = r * lt
+        g = z * lt
+    else:
+        z = (r.mT[..., None] * factor).sum(-2)  # L^T r, (C, K, D); sums of D products, not bmm
+        g = (z[..., None, :] * factor).sum(-1).mT  # L L^T r, (C, D, K)
+        z = z.mT
+    gauss = torch.exp(-0.5 * z.square().sum(1))  # (C, K)
+    if derivatives:
+        slots = [gauss[:, None], -gauss[:, None] * g]
+        if pairs:
+            if covariance == "diagonal":
+                precision = [lt[:, a].square() if a == b else 0.0 for a, b in pairs]
+            else:
+                precision = [(factor[..., a, :] * factor[..., b, :]).sum(-1) for a, b in pairs]  # (L L^T)_ab
+            slots.append(torch.stack([gauss * (g[:, a] * g[:, b] - p) for (a, b), p in zip(pairs, precision)], dim=1))
+        stack = torch.cat(slots, dim=1)  # (C, S, K)
+    else:
+        stack = gauss[:, None]
+    if features.shape[0] == 1:  # one matrix product for all points and slots
+        out = (stack.reshape(-1, stack.shape[2]) @ features[0]).reshape(stack.shape[0], stack.shape[1], -1)
+    else:
+        out = (stack[:, :, None] * features.mT[:, None]).sum(-1)  # (C, S, k): tiny per-point products
+    out = out.permute(2, 1, 0)
+    if not derivatives:
+        return out
+    dims = points.shape[1]
+    factors = [torch.ones_like(scale[0])] + [1 / scale[a] for a in range(dims)]
+    factors += [1 / (scale[a] * scale[b]) for a, b in pairs]
+    return out * torch.stack(factors)[None, :, None]
