@@ -63,7 +63,8 @@ class INSRConfig:
         lr, patience, decay, min_lr: Adam's rate, multiplied by ``decay`` when the loss has not
             improved for ``patience`` iterations; a step has converged when the rate falls
             below ``min_lr`` or the loss below ``tol``.
-        lbfgs_iterations: L-BFGS iterations after Adam per step (on one fresh point set).
+        lbfgs_iterations: L-BFGS iterations after Adam per step (on one fresh point set);
+            init_lbfgs_iterations: for the initial fit (``None``: as many).
         weight_boundary: weight of the boundary terms.
         dtype, device, seed: numerics.
         compile: run the loss under ``torch.compile`` (one graph for all steps; falls back to
@@ -90,6 +91,7 @@ class INSRConfig:
     min_lr: float = 1e-5
     tol: float = 0.0
     lbfgs_iterations: int = 0
+    init_lbfgs_iterations: int | None = None
     weight_boundary: float = 1.0
     dtype: str = "float32"
     device: str = "auto"
@@ -111,11 +113,18 @@ class INSRConfig:
         for name in ("iterations", "init_iterations", "lbfgs_iterations", "n_boundary"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.iterations + self.lbfgs_iterations == 0 or self.init_iterations + self.lbfgs_iterations == 0:
-            raise ValueError("give a positive number of iterations and/or lbfgs_iterations per step")
+        if self.init_lbfgs_iterations is not None and self.init_lbfgs_iterations < 0:
+            raise ValueError(f"init_lbfgs_iterations must be >= 0, got {self.init_lbfgs_iterations}")
+        if self.iterations + self.lbfgs_iterations == 0 or self.init_iterations + self.init_lbfgs == 0:
+            raise ValueError("give a positive number of iterations and/or lbfgs_iterations per step and for the fit")
         if not (self.lr > 0 and 0 < self.decay < 1 and self.min_lr >= 0 and self.tol >= 0):
             raise ValueError("need lr > 0, 0 < decay < 1, min_lr >= 0 and tol >= 0, got "
                              f"lr={self.lr}, decay={self.decay}, min_lr={self.min_lr}, tol={self.tol}")
+
+    @property
+    def init_lbfgs(self) -> int:
+        """L-BFGS iterations of the initial fit."""
+        return self.lbfgs_iterations if self.init_lbfgs_iterations is None else self.init_lbfgs_iterations
 
     @classmethod
     def from_options(cls, **options) -> "INSRConfig":
@@ -133,7 +142,8 @@ def check_problem(problem: Problem) -> None:
                          f"has c1={eq.time_coefficient}, c2={eq.second_time_coefficient}")
     if eq.flux is None and eq.source is None:
         raise ValueError(f"INSR needs the equation's flux and/or source; {problem.name!r} has only a weak_form")
-    unsupported = sorted({type(c).__name__ for c in problem.conditions if not isinstance(c, (Dirichlet, Periodic, Initial))})
+    supported = (Dirichlet, Periodic, Initial)
+    unsupported = sorted({type(c).__name__ for c in problem.conditions if not isinstance(c, supported)})
     if unsupported:
         raise ValueError(f"INSR does not support {', '.join(unsupported)} conditions yet; "
                          "supported: Dirichlet, Periodic, Initial")
@@ -179,7 +189,7 @@ class _Step:
             target, mask = boundary_targets(problem, BoundaryPoints(timed, boundary.normals, boundary.sides),
                                             self.dirichlet)
             keep = mask.any(axis=1)
-            batch["dirichlet"] = (self.tensor(boundary.points[keep]), self.tensor(target[keep]), self.tensor(mask[keep]))
+            batch["dirichlet"] = tuple(self.tensor(a[keep]) for a in (boundary.points, target, mask))
         pairs = []
         for axis in problem.periodic_axes:
             lower, upper = boundary.points.copy(), boundary.points.copy()
@@ -190,6 +200,7 @@ class _Step:
         return batch
 
     def initial_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The initial value ``(N, n)`` at the points ``x``."""
         problem = self.problem
         values = np.zeros((len(x), problem.n_components))
         points = x.detach().double().cpu().numpy().T
@@ -241,11 +252,12 @@ class _Minimiser:
 
         def total_and_terms(batch):
             terms = terms_of(batch)
-            return sum(value * (w if name in ("dirichlet", "periodic") else 1.0) for name, value in terms.items()), terms
+            total = sum(value * (w if name in ("dirichlet", "periodic") else 1.0) for name, value in terms.items())
+            return total, terms
 
         return CompiledOrEager(total_and_terms, self.model, self.config.compile)
 
-    def run(self, total_of, batch_of, iterations: int, describe: str) -> dict:
+    def run(self, total_of, batch_of, iterations: int, lbfgs_iterations: int, describe: str) -> dict:
         """Minimise ``total_of(batch_of(i))[0]``, a fresh batch ``i`` per iteration."""
         c = self.config
         adam = torch.optim.Adam(self.params, lr=c.lr)
@@ -267,9 +279,9 @@ class _Minimiser:
                     group["lr"] = lr
             if lr < c.min_lr or value <= c.tol:
                 break
-        if c.lbfgs_iterations:
+        if lbfgs_iterations:
             batch = batch_of(iterations + 1)
-            lbfgs = torch.optim.LBFGS(self.params, lr=1.0, max_iter=c.lbfgs_iterations, history_size=50,
+            lbfgs = torch.optim.LBFGS(self.params, lr=1.0, max_iter=lbfgs_iterations, history_size=50,
                                       tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
             record = {}
 
@@ -347,7 +359,8 @@ class INSR:
     name = "insr"
 
     def __init__(self, config: INSRConfig | None = None, **options):
-        self.config = with_options(config, options, "INSR") if config is not None else INSRConfig.from_options(**options)
+        self.config = (with_options(config, options, "INSR") if config is not None
+                       else INSRConfig.from_options(**options))
         self.history = None
 
     def build(self, problem: Problem):
@@ -392,19 +405,14 @@ class INSR:
         started = time.perf_counter() - state["elapsed"]
         try:
             for step in range(state["step"] + 1, c.time_steps + 1):
-                rng = np.random.default_rng([c.seed, step])
-                seeds = lambda i: int(rng.integers(2**31))  # noqa: E731 - one fresh point set per iteration
                 t = t0 + step * dt
+                batch_of = _fresh_batches(stage, c.seed, step, t)
                 if step == 0:
-                    def batch_of(i):
-                        batch = stage.batch(seeds(i), t0)
-                        batch["initial"] = stage.initial_values(batch["interior"])
-                        return batch
-
-                    row = minimiser.run(fit_total, batch_of, c.init_iterations, f"{problem.name} insr fit")
+                    row = minimiser.run(fit_total, batch_of, c.init_iterations, c.init_lbfgs,
+                                        f"{problem.name} insr fit")
                 else:
                     previous.load_state_dict(model.state_dict())
-                    row = minimiser.run(step_total, lambda i: stage.batch(seeds(i), t), c.iterations,
+                    row = minimiser.run(step_total, batch_of, c.iterations, c.lbfgs_iterations,
                                         f"{problem.name} insr step {step}")
                 if step % c.save_every == 0 or step == c.time_steps:
                     state["times"].append(t)
@@ -438,6 +446,20 @@ class INSR:
             raise ValueError(f"checkpoint {path} was written with other settings ({was}); resume with the same ones")
         model.load_state_dict(state.pop("model"))
         return state
+
+
+def _fresh_batches(stage: _Step, seed: int, step: int, t: float):
+    """``batch_of(i)``: a fresh point set per iteration from a generator keyed by ``(seed, step)``,
+    so a run resumed at a step boundary draws the same points; the initial fit's carry ``u0``."""
+    rng = np.random.default_rng([seed, step])
+
+    def batch_of(i: int) -> dict:
+        batch = stage.batch(int(rng.integers(2**31)), t)
+        if step == 0:
+            batch["initial"] = stage.initial_values(batch["interior"])
+        return batch
+
+    return batch_of
 
 
 def _error_at(reference, problem: Problem, model, stage: _Step, resolution: int = 64):
