@@ -8,9 +8,12 @@ The Gaussians' value, gradient and second derivatives are closed-form, so the em
 enters :func:`pdekit.derivatives.forward.network_jets` as one ``("embedding", jets)`` op and
 the MLP on top goes through the usual forward propagation: no nested autograd anywhere.
 
-Memory: the embedding is evaluated in chunks of points, each under activation checkpointing
-(recomputed in the backward pass), so no ``N x points`` tensor is held for the whole batch;
-the transient per chunk is bounded by ``chunk_elements``.
+Memory and time: by default every Gaussian contributes at every point (exact), evaluated in
+chunks of points, each under activation checkpointing (recomputed in the backward pass), so no
+``N x points`` tensor is held for the whole batch; the transient per chunk is bounded by
+``chunk_elements``.  With ``neighbours=K`` each point sees only its ``K`` Gaussians of largest
+value (chosen without gradient): ``K x points`` work and memory instead of ``N x points``, exact
+up to the dropped Gaussians' values (choose ``K`` so the nearest reach a few sigma).
 """
 
 from __future__ import annotations

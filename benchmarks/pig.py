@@ -1,0 +1,220 @@
+"""Physics-informed Gaussians against the PIG paper's Table 1, with a PINN on the same wall-clock budget.
+
+Relative L2 errors of PIG (Kang et al., ICLR 2025) on helmholtz2d (exact solution),
+allen_cahn1d (a FEniCS reference on a fine mesh for the paper's diffusion 1e-4; DeepXDE's
+Allen_Cahn.mat for diffusion 1e-3) and klein_gordon (exact), each beside a PINN given the
+wall-clock time PIG took, and the time per Adam iteration of both.  ``--scaling`` measures
+time and peak memory of one loss + gradient evaluation against the number of Gaussians.
+
+    python benchmarks/pig.py                       # every case, the recipes below
+    python benchmarks/pig.py --cases helmholtz_1_4 --scale 0.5
+    python benchmarks/pig.py --scaling             # time and memory per step vs N
+
+Prints a table and writes benchmarks/results/pig.json (sections not run are kept from the
+previous file).  Run single-threaded beside other work: ``OMP_NUM_THREADS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pdekit import anchors, get_case, load
+from pdekit.results import grid_points
+from pdekit.solvers import PIG, PINN, initial_dirichlet_transform
+
+OUT = Path(__file__).parent / "results" / "pig.json"
+REFERENCES = Path(__file__).resolve().parents[1] / "data" / "benchmarks"
+
+# Relative L2 errors of PIG in the paper's Table 1 (and its goal here)
+CASES = {
+    "helmholtz_1_4": dict(case="helmholtz2d", params=dict(a1=1.0, a2=4.0, k=1.0), truth="exact", paper=4.13e-5,
+                          goal=1e-4),
+    "helmholtz_10_10": dict(case="helmholtz2d", params=dict(a1=10.0, a2=10.0, k=1.0), truth="exact", paper=7.09e-3,
+                            goal=None),
+    "allen_cahn_1e-4": dict(case="allen_cahn1d", params=dict(diffusion=1e-4), truth="fenics", paper=1.04e-4,
+                            goal=1e-3, transform=True),
+    "allen_cahn_1e-3": dict(case="allen_cahn1d", params=dict(diffusion=1e-3), truth="deepxde", paper=None, goal=None,
+                            transform=True),
+    "klein_gordon": dict(case="klein_gordon", params={}, truth="exact", paper=2.76e-3, goal=5e-3),
+}
+
+# Training recipes (Adam then L-BFGS on fixed Sobol points), scaled to minutes on a 2-core CPU.
+# Nearest-Gaussian evaluation (neighbours=64) only where sigma is about the Gaussians' spacing, so
+# the 64 nearest reach beyond 4 sigma; otherwise every Gaussian at every point (exact).
+COMMON = dict(sampling="sobol", resample="none", progress=False, compile=True, eval_every=10**9)
+PIG_RECIPES = {
+    "helmholtz_1_4": dict(n_gaussians=300, sigma=0.15, n_interior=1500, n_boundary=400, weight_residual=1e-4,
+                          adam_steps=400, lbfgs_steps=50),
+    "helmholtz_10_10": dict(n_gaussians=1500, sigma=0.05, neighbours=64, n_interior=4000, n_boundary=800,
+                            weight_residual=1e-6, adam_steps=400, lbfgs_steps=30),
+    "allen_cahn_1e-4": dict(n_gaussians=600, sigma=0.08, neighbours=64, n_interior=3000, n_boundary=0, n_initial=0,
+                            adam_steps=400, lbfgs_steps=40),
+    "allen_cahn_1e-3": dict(n_gaussians=600, sigma=0.08, neighbours=64, n_interior=3000, n_boundary=0, n_initial=0,
+                            adam_steps=400, lbfgs_steps=40),
+    "klein_gordon": dict(n_gaussians=500, sigma=0.25, n_interior=2000, n_boundary=600, n_initial=400,
+                         adam_steps=300, lbfgs_steps=30),
+}
+PINN_NETWORK = dict(width=50, depth=4, lr=1e-3, lr_decay=0.9)
+
+
+def device_name() -> str:
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()}), " \
+           f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+
+
+def truth_of(name: str, problem):
+    """Evaluation points ``(M, d)`` and true values ``(M,)``."""
+    spec = CASES[name]
+    if spec["truth"] == "exact":
+        axes = [np.linspace(lo, hi, 101 if problem.dim == 2 and not problem.is_evolution else 41)
+                for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
+        coords = {name_: axis for name_, axis in zip("xyz", axes)}
+        if problem.is_evolution:
+            coords["t"] = np.linspace(problem.time.t0, problem.time.t1, 41)
+        points = grid_points(coords)
+        return points, problem.exact_solution(points)[:, 0]
+    if spec["truth"] == "deepxde":
+        data = anchors.allen_cahn()
+    else:
+        data = fenics_reference(name, problem)
+    coords = {"x": data.x.values, "t": data.t.values}
+    return grid_points(coords), data.u.transpose("x", "t").values.ravel()
+
+
+def fenics_reference(name: str, problem):
+    """The FEniCS reference on a fine mesh, solved in another process (DOLFINx must not share one
+    with compiled kernels) through the CLI, and kept under data/benchmarks."""
+    path = REFERENCES / f"{name}.nc"
+    if not path.exists():
+        params = [a for key, value in CASES[name]["params"].items() for a in ("--param", f"{key}={value}")]
+        command = [sys.executable, "-m", "pdekit.cli", "reference", CASES[name]["case"], *params, "--option", "degree=2",
+                   "--option", "cells=1024", "--option", "dt=0.001", "--resolution", "1025", "--times", "101",
+                   "--quiet", "--out", str(path)]
+        subprocess.run(command, check=True)
+    return load(path).dataset
+
+
+def rel_l2(solution, points, truth) -> float:
+    return float(np.linalg.norm(solution(points)[:, 0] - truth) / np.linalg.norm(truth))
+
+
+def seconds_per_step(solution) -> float:
+    """Wall time per Adam step after the first log (which includes compiling)."""
+    rows = [r for r in solution.history.rows if r["phase"] == "adam"]
+    first, last = rows[0], rows[-1]
+    return (last["wall_time"] - first["wall_time"]) / max(1, last["step"] - first["step"])
+
+
+def run_case(name: str, scale: float, seed: int) -> dict:
+    spec = CASES[name]
+    problem = get_case(spec["case"], **spec["params"])
+    points, truth = truth_of(name, problem)
+    transform = initial_dirichlet_transform(problem) if spec.get("transform") else None
+    recipe = {**COMMON, **PIG_RECIPES[name], "seed": seed}
+    recipe["adam_steps"] = max(1, int(recipe["adam_steps"] * scale))
+    recipe["lbfgs_steps"] = int(recipe["lbfgs_steps"] * scale)
+    recipe["log_every"] = max(1, recipe["adam_steps"] // 8)  # rows to time Adam steps by
+    start = time.perf_counter()
+    pig = PIG(output_transform=transform, **recipe).solve(problem)
+    budget = time.perf_counter() - start
+    pig_row = {"rel_l2": rel_l2(pig, points, truth), "seconds": budget, "s_per_adam_step": seconds_per_step(pig),
+               "steps": pig.config["steps"], "compiled": pig.config["compiled"], "recipe": recipe}
+    print(f"  {name}: PIG {pig_row['rel_l2']:.3e} in {budget:.0f} s", flush=True)
+    # the PINN: same points, weights and Adam steps, then L-BFGS until PIG's wall-clock time is spent
+    network = {k: v for k, v in recipe.items() if k not in ("n_gaussians", "sigma", "neighbours")}
+    network.update(PINN_NETWORK, lbfgs_steps=10**5, time_budget=budget)
+    start = time.perf_counter()
+    pinn = PINN(output_transform=transform, **network).solve(problem)
+    pinn_row = {"rel_l2": rel_l2(pinn, points, truth), "seconds": time.perf_counter() - start,
+                "s_per_adam_step": seconds_per_step(pinn), "steps": pinn.config["steps"],
+                "compiled": pinn.config["compiled"], "recipe": network}
+    print(f"  {name}: PINN {pinn_row['rel_l2']:.3e} in {pinn_row['seconds']:.0f} s", flush=True)
+    return {"problem": spec["case"], "params": spec["params"], "truth": spec["truth"], "paper_pig": spec["paper"],
+            "goal": spec["goal"], "goal_met": None if spec["goal"] is None else pig_row["rel_l2"] <= spec["goal"],
+            "pig": pig_row, "pinn_same_wall_clock": pinn_row}
+
+
+SCALING_PROBE = """
+import json, resource, sys, time, torch
+from pdekit import get_case
+from pdekit.solvers import PIG
+n, points, neighbours, chunk = (int(a) for a in sys.argv[1:5])
+torch.set_num_threads(1)
+_, losses, batches = PIG(n_gaussians=n, n_interior=points, n_boundary=400, neighbours=neighbours, sigma=0.05,
+                         chunk_elements=chunk).build(get_case("helmholtz2d"))
+batch = batches(0)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+times = []
+for _ in range(2):
+    start = time.perf_counter()
+    sum(losses(batch).values()).backward()
+    times.append(time.perf_counter() - start)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"s_per_step": min(times), "peak_rss_mb": peak / 1024, "rss_growth_mb": (peak - before) / 1024}))
+"""
+
+
+def run_scaling() -> list:
+    """Eager loss + gradient on helmholtz2d (value, gradient, 3 second derivatives per point)."""
+    rows = []
+    configs = [(n, 10_000, 0, 2**24) for n in (500, 1000, 2000, 4000)]
+    configs += [(4000, 10_000, 0, 2**40)]  # one chunk: the N x points tensors all at once
+    configs += [(n, p, 64, 2**24) for n in (500, 1000, 2000, 4000) for p in (10_000, 100_000)]
+    for n, points, neighbours, chunk in configs:
+        result = subprocess.run([sys.executable, "-c", SCALING_PROBE, str(n), str(points), str(neighbours), str(chunk)],
+                                capture_output=True, text=True, check=True)
+        row = {"n_gaussians": n, "points": points, "neighbours": neighbours, "chunk_elements": chunk,
+               **json.loads(result.stdout.strip().splitlines()[-1])}
+        print(f"  N={n:5d} points={points:6d} neighbours={neighbours:2d} chunk_elements=2^{int(np.log2(chunk))}: "
+              f"{row['s_per_step']:.3f} s/step, peak RSS {row['peak_rss_mb']:.0f} MB "
+              f"(+{row['rss_growth_mb']:.0f} MB during the steps)", flush=True)
+        rows.append(row)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every recipe's iterations")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scaling", action="store_true", help="only measure time and memory per step vs N")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.scaling:
+        save({"scaling": run_scaling()})
+        return
+    for name in args.cases:
+        save({"cases": {name: {**run_case(name, args.scale, args.seed), "scale": args.scale}}})
+    print(f"\n{'case':<17} {'paper PIG':>10} {'goal':>8} {'PIG':>10} {'PINN':>10} {'budget s':>9} "
+          f"{'PIG s/it':>9} {'PINN s/it':>9}")
+    for name, row in json.loads(OUT.read_text())["cases"].items():
+        paper = f"{row['paper_pig']:.2e}" if row["paper_pig"] else "-"
+        goal = f"{row['goal']:.0e}" if row["goal"] else "-"
+        pig, pinn = row["pig"], row["pinn_same_wall_clock"]
+        print(f"{name:<17} {paper:>10} {goal:>8} {pig['rel_l2']:>10.3e} {pinn['rel_l2']:>10.3e} "
+              f"{pig['seconds']:>9.0f} {pig['s_per_adam_step']:>9.4f} {pinn['s_per_adam_step']:>9.4f}")
+
+
+def save(section: dict):
+    """Merge ``section`` into the results file as it is now (cases run separately accumulate)."""
+    result = json.loads(OUT.read_text()) if OUT.exists() else {}
+    result["device"] = device_name()
+    for key, value in section.items():
+        result[key] = {**result.get(key, {}), **value} if isinstance(value, dict) else value
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    print(f"-> {OUT}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
