@@ -1,0 +1,142 @@
+"""INSR (Chen et al. 2023) against classical peers: error, peak height, memory and wall-clock.
+
+(a) advection1d, the paper's advect1D (a Gaussian pulse carried across [-2, 2] until t = 12):
+    INSR against the exact solution, beside first-order upwind differences and the FEniCS
+    reference (P1, Crank-Nicolson, INSR's time step), both with as many unknowns as the INSR
+    network has weights.  Goal: INSR's error at t = 12 at most 1/5 of upwind's.
+(b) heat2d against its exact solution.  Goal: relative L2 at t = 1 at most 1e-3.
+
+Scaled to run in minutes on a 2-core CPU: fewer iterations per step than the paper (which
+optimises each step until the learning rate has decayed to 1e-8, up to 20000 iterations).
+
+    python benchmarks/insr.py            # the benchmark
+    python benchmarks/insr.py --fast     # a smoke run (small settings; numbers not meaningful)
+Prints tables and writes benchmarks/results/insr.json (--fast: only with --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pdekit import get_case
+from pdekit.solvers.insr import INSR
+from pdekit.solvers.upwind import upwind_advection
+
+RESULTS = Path(__file__).parent / "results"
+ADVECTION = dict(model="siren", width=20, depth=3, integrator="midpoint", time_steps=240, n_points=1000,
+                 init_iterations=2000, iterations=100, lr=2e-4, lbfgs_iterations=10, compile=True)
+HEAT = dict(model="siren", width=32, depth=3, omega0=10.0, integrator="midpoint", time_steps=40, n_points=2000,
+            n_boundary=200, init_iterations=1000, init_lbfgs_iterations=300, iterations=0, lbfgs_iterations=50,
+            dtype="float64", compile=True)
+FAST = dict(time_steps=12, iterations=20, init_iterations=200, lbfgs_iterations=0, init_lbfgs_iterations=0,
+            n_points=500, dtype="float32")
+UPWIND_CFL = (0.5, 0.8, 0.9)
+
+
+def machine() -> str:
+    return (f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()}), "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, torch {torch.__version__}")
+
+
+def over_time(solution, problem, times, resolution=801) -> dict:
+    """Relative L2 error and peak height on a fine grid at each of ``times``."""
+    lower, upper = problem.geometry.lower, problem.geometry.upper
+    axes = [np.linspace(lower[j], upper[j], resolution if problem.dim == 1 else 101) for j in range(problem.dim)]
+    space = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
+    errors, peaks = [], []
+    for t in times:
+        points = np.concatenate([space, np.full((len(space), 1), t)], axis=1)
+        values, truth = solution(points)[:, 0], problem.exact_solution(points)[:, 0]
+        errors.append(float(np.linalg.norm(values - truth) / np.linalg.norm(truth)))
+        peaks.append(float(np.max(np.abs(values))))
+    return {"times": [float(t) for t in times], "rel_l2": errors, "peak": peaks}
+
+
+def insr_row(solution, problem, times) -> dict:
+    attributes = solution.attributes()
+    return {"settings": {k: v for k, v in solution.config.items() if k in {**ADVECTION, **HEAT}},
+            "parameters_per_step": attributes["parameters_per_step"], "saved_steps": attributes["saved_steps"],
+            "stored_values": attributes["stored_values"], "compiled": solution.config["compiled"],
+            "wall_s": solution.wall_time, **over_time(solution, problem, times)}
+
+
+def advection(fast: bool) -> dict:
+    problem = get_case("advection1d")
+    times = np.linspace(problem.time.t0, problem.time.t1, 13)
+    settings = {**ADVECTION, **(FAST if fast else {})}
+    solution = INSR(progress=False, **settings).solve(problem)
+    rows = {"insr": insr_row(solution, problem, times)}
+    unknowns = rows["insr"]["parameters_per_step"]
+    for cfl in UPWIND_CFL:
+        upwind = upwind_advection(problem, nodes=unknowns, cfl=cfl, saves=240)
+        rows[f"upwind_cfl{cfl}"] = {"unknowns": unknowns, **upwind.config, "wall_s": upwind.wall_time,
+                                    **over_time(upwind, problem, times)}
+    return {"problem": problem.name, "unknowns": unknowns, "dt": solution.config["dt"], "contenders": rows,
+            "_fenics": dict(degree=1, cells=unknowns - 1, dt=solution.config["dt"], scheme="crank_nicolson",
+                            saves=settings["time_steps"])}
+
+
+def heat(fast: bool) -> dict:
+    problem = get_case("heat2d")
+    settings = {**HEAT, **(FAST if fast else {})}
+    solution = INSR(progress=False, **settings).solve(problem)
+    return {"problem": problem.name, "contenders": {"insr": insr_row(solution, problem, np.linspace(0, 1, 5))}}
+
+
+def fenics_advection(result: dict) -> None:
+    """The FEniCS reference with as many dofs as INSR has weights (loaded last: compiled CPU
+    kernels cannot run beside DOLFINx, see pdekit.solvers.training.compile_blocker)."""
+    from pdekit.reference import solve
+
+    problem = get_case("advection1d")
+    settings = result.pop("_fenics")
+    reference = solve(problem, cache=False, progress=False, **settings)
+    times = result["contenders"]["insr"]["times"]
+    result["contenders"]["fenics"] = {**settings, "dofs": reference.config["dofs"], "wall_s": reference.wall_time,
+                                      **over_time(reference, problem, times)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true", help="small settings, a smoke run")
+    parser.add_argument("--skip-fenics", action="store_true")
+    parser.add_argument("--out", type=Path, help=f"JSON file (default {RESULTS / 'insr.json'}; none with --fast)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = {"machine": machine(), "advection1d": advection(args.fast), "heat2d": heat(args.fast)}
+    if args.skip_fenics:
+        result["advection1d"].pop("_fenics")
+    else:
+        fenics_advection(result["advection1d"])
+    adv = result["advection1d"]["contenders"]
+    final = {name: row["rel_l2"][-1] for name, row in adv.items()}
+    result["goals"] = {
+        "advection1d: insr error at t=12 <= upwind (cfl 0.5) / 5": final["insr"] <= final["upwind_cfl0.5"] / 5,
+        "heat2d: insr rel L2 at t=1 <= 1e-3": result["heat2d"]["contenders"]["insr"]["rel_l2"][-1] <= 1e-3}
+    result["total_s"] = time.perf_counter() - started
+    print(f"advection1d, {result['advection1d']['unknowns']} unknowns each, dt = {result['advection1d']['dt']:.3g}")
+    print(f"{'contender':<16} {'rel L2 t=12':>12} {'peak t=12':>10} {'wall s':>8}")
+    for name, row in adv.items():
+        print(f"{name:<16} {row['rel_l2'][-1]:>12.3e} {row['peak'][-1]:>10.3f} {row['wall_s']:>8.1f}")
+    row = result["heat2d"]["contenders"]["insr"]
+    print(f"heat2d insr: rel L2 at t=1 {row['rel_l2'][-1]:.3e}, {row['parameters_per_step']} weights x "
+          f"{row['saved_steps']} saved steps, {row['wall_s']:.0f} s")
+    for goal, met in result["goals"].items():
+        print(f"goal {'met' if met else 'NOT met'}: {goal}")
+    out = args.out or (None if args.fast else RESULTS / "insr.json")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
