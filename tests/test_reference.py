@@ -167,7 +167,7 @@ def test_random_initial_conditions_from_the_input_family(reference):
 
     base = get_case("convection1d", beta=1.0)
     problem = Problem(name="convection_grf", geometry=base.geometry, time=base.time, equation=base.equation,
-                      params={"beta": 1.0, "u0": lambda x, t, p: pm.sin(x[0])},
+                      params={"beta": 1.0, "nu": 0.0, "u0": lambda x, t, p: pm.sin(x[0])},
                       conditions=[Periodic(0), Initial(lambda x, t, p: p.u0(x, t, p))],
                       input_family=GaussianRandomField("u0", length_scale=0.5, modes=4))
     first, second = problem.sample_inputs(2, seed=0)
