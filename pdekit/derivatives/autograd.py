@@ -57,10 +57,11 @@ def residual_of_values(problem, points: torch.Tensor, values: torch.Tensor) -> t
         for i, value in enumerate(source_rows(eq.source(u, du, x, t, p), n)):
             residual[i] = residual[i] - value
     if problem.is_evolution:
+        c1 = problem.time_coefficients
         for i in range(n):
             u_t = grads[i][:, d]
             if eq.second_time_coefficient:
                 residual[i] = residual[i] + eq.second_time_coefficient * _grad(u_t, points)[:, d]
-            if eq.time_coefficient:
-                residual[i] = residual[i] + eq.time_coefficient * u_t
+            if c1[i]:
+                residual[i] = residual[i] + c1[i] * u_t
     return torch.stack(residual, dim=1)

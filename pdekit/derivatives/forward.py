@@ -183,9 +183,10 @@ def residual_from_jets(problem, u: list[Jet], points: torch.Tensor) -> torch.Ten
             residual[i] = residual[i] - value
     if problem.is_evolution:
         tt = u[0].pairs.index((d, d)) if eq.second_time_coefficient else None
+        c1 = problem.time_coefficients
         for i in range(n):
             if eq.second_time_coefficient:
                 residual[i] = residual[i] + eq.second_time_coefficient * u[i].hess[:, tt]
-            if eq.time_coefficient:
-                residual[i] = residual[i] + eq.time_coefficient * u[i].grad[:, d]
+            if c1[i]:
+                residual[i] = residual[i] + c1[i] * u[i].grad[:, d]
     return torch.stack(residual, dim=1)

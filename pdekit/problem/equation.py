@@ -12,6 +12,7 @@ weak form ``(c1 u_t, v) - (F, grad v) - (S, v)`` on UFL expressions.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,7 +26,9 @@ class Equation:
     Args:
         flux: ``F(u, grad_u, x, t, p)``, or ``None`` for no flux.
         source: ``S(u, grad_u, x, t, p)``, or ``None`` for zero.
-        time_coefficient: ``c1``, the factor of ``du/dt`` (ignored for steady problems).
+        time_coefficient: ``c1``, the factor of ``du/dt`` (ignored for steady problems): one number
+            for all components, or a tuple with one per component, so that a constraint row (the
+            ``div u = 0`` of incompressible flow) can have none: ``(1.0, 1.0, 0.0)``.
         second_time_coefficient: ``c2``, the factor of ``d2u/dt2`` (wave-type equations).
         weak_form: optional hook for cases outside this class (mixed elements, say): a callable
             ``weak_form(context) -> ufl.Form`` used by the FEniCS reference instead of the form
@@ -34,9 +37,28 @@ class Equation:
 
     flux: Callable | None = None
     source: Callable | None = None
-    time_coefficient: float = 1.0
+    time_coefficient: float | tuple = 1.0
     second_time_coefficient: float = 0.0
     weak_form: Callable | None = None
+
+    def __post_init__(self):
+        c1 = self.time_coefficient
+        if isinstance(c1, (list, tuple)):
+            if not c1 or not all(isinstance(c, numbers.Real) for c in c1):
+                raise ValueError(f"time_coefficient must be a number or a non-empty tuple of numbers, got {c1!r}")
+            object.__setattr__(self, "time_coefficient", tuple(float(c) for c in c1))
+        elif not isinstance(c1, numbers.Real):
+            raise ValueError(f"time_coefficient must be a number or a tuple of numbers (one per component), got {c1!r}")
+
+    def time_coefficients(self, n: int) -> tuple[float, ...]:
+        """``c1`` per component for an unknown of ``n`` components (a number applies to all)."""
+        c1 = self.time_coefficient
+        if not isinstance(c1, tuple):
+            return (float(c1),) * n
+        if len(c1) != n:
+            raise ValueError(f"time_coefficient has {len(c1)} entries but the unknown has {n} component(s); "
+                             "give one per component, or one number for all")
+        return c1
 
 
 def _is_scalar(value) -> bool:

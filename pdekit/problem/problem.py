@@ -154,6 +154,11 @@ class Problem:
     def n_components(self) -> int:
         return len(self.components)
 
+    @property
+    def time_coefficients(self) -> tuple[float, ...]:
+        """``c1`` (the factor of ``du/dt``) per component, in the order of :attr:`components`."""
+        return self.equation.time_coefficients(self.n_components)
+
     def component_slice(self, field_name: str | None) -> slice:
         """The components of ``field_name`` (``None``: the only field) in the stacked unknown."""
         if field_name is None:
@@ -264,6 +269,10 @@ class Problem:
                 _check_signature(fn, EQUATION_ARGS, what)
         if eq.flux is None and eq.source is None and eq.weak_form is None:
             raise ValueError("the equation has neither flux nor source nor weak_form; give at least one")
+        try:
+            self.time_coefficients
+        except ValueError as error:
+            raise ValueError(f"{error} ({', '.join(self.components)})") from None
         if not self.is_evolution and eq.second_time_coefficient != 0:
             raise ValueError("the equation has a second time derivative but the problem is steady; give time=TimeInterval(...)")
         if self.exact is not None:
@@ -313,8 +322,12 @@ class Problem:
                 raise ValueError(f"sides {sorted(periodic_sides & set(on))} are periodic and cannot also carry {type(c).__name__}")
         if self.is_evolution:
             orders = [0, 1] if self.equation.second_time_coefficient != 0 else [0]
+            c1 = self.time_coefficients
             for order in orders:
                 for f in self.fields:
+                    evolves = any(c1[i] for i in range(*self.component_slice(f.name).indices(self.n_components)))
+                    if order == 0 and not evolves and self.equation.second_time_coefficient == 0:
+                        continue  # a constraint field (pressure): no time derivative, no initial value
                     if not any(c.derivative == order and c.field in (f.name, None) for c in self.conditions_of(Initial)):
                         what = "initial value" if order == 0 else "initial time derivative (Initial(..., derivative=1))"
                         raise ValueError(f"evolution problem {self.name!r} lacks an {what} for field {f.name!r}")

@@ -396,6 +396,7 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
         a :class:`ReferenceSolution` evaluable at any points and times of the problem.
     """
     settings = with_options(settings, options, "reference") if settings else ReferenceSettings.from_options(**options)
+    _check_time_coefficients(problem)
     disc = _Discretisation(problem, settings)
     path = _cache_dir() / f"{problem.name}-{fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)}.nc"
     if cache and path.exists():
@@ -411,6 +412,20 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
                                  "dof_coordinates": (("block", "xyz"), coords)},
                                 coords={"time": solution.times}, attrs={"wall_time_s": solution.wall_time}), path)
     return solution
+
+
+def _check_time_coefficients(problem: Problem) -> None:
+    """Refuse per-component time coefficients that differ: the generated form uses one ``c1``, and
+    a constraint row (``c1 = 0``, the pressure of incompressible flow) needs a mixed element."""
+    c1 = problem.time_coefficients
+    if not problem.is_evolution or problem.equation.weak_form is not None or len(set(c1)) == 1:
+        return
+    if 0.0 in c1:
+        raise ValueError(f"{problem.name!r} has components without a time derivative (time_coefficient={c1}): a "
+                         "constraint such as div u = 0 needs a mixed (Taylor-Hood) element, and a mixed-element "
+                         "FEniCS reference is not available; compare with the exact solution or give a weak_form")
+    raise ValueError(f"the FEniCS reference uses one time coefficient for all components; {problem.name!r} has "
+                     f"{c1} (give a weak_form, or scale the equations to equal coefficients)")
 
 
 def _load_cached(path, problem, settings, disc):
@@ -446,7 +461,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
     u_n, u_nm1 = fem.Function(V), fem.Function(V)
     u_n.interpolate(disc._interpolant(_initial(problem, 0).value, t0, range(disc.n)))
     dt_c = compat.constant(disc.mesh, dt)
-    c1, c2 = eq.time_coefficient, eq.second_time_coefficient
+    c1, c2 = problem.time_coefficients[0], eq.second_time_coefficient
 
     def weighted(terms):
         return sum(weight * disc.operator(w, t, v, x) for weight, w, t in terms if weight)
@@ -509,8 +524,8 @@ def _taylor_step(problem, disc, u0, v, x, P, dt, t0, fixed, boundary_values):
     trial = ufl.TrialFunction(disc.space)
     M = compat.assemble_matrix(fem.form(eq.second_time_coefficient * ufl.inner(trial, v) * ufl.dx))
     rhs = disc.operator(u0, t, v, x)
-    if eq.time_coefficient:
-        rhs = rhs + eq.time_coefficient * ufl.inner(v0, v) * ufl.dx
+    if problem.time_coefficients[0]:
+        rhs = rhs + problem.time_coefficients[0] * ufl.inner(v0, v) * ufl.dx
     b = compat.assemble_vector(fem.form(rhs))
     # on constrained dofs the acceleration follows from the boundary values at t0 + dt
     a0 = np.zeros_like(b)

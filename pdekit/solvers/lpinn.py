@@ -254,12 +254,12 @@ class _Lagrangian:
         x0, t = coordinate_jets(labels, LABEL_PAIRS)
         u, X = self.fields(x0, t, *self.model.jets(labels))
         time = labels[:, 1]
-        speed = transport_coefficients(problem, u.value, X.value, time)[0] / eq.time_coefficient
+        speed = transport_coefficients(problem, u.value, X.value, time)[0] / problem.time_coefficients[0]
         u_x, u_xx = eulerian_derivatives(u, X)
         rate = -flux_divergence(problem, [Jet(u.value, u_x[:, None], u_xx[:, None], ((0, 0),))], [X.value], time)[0]
         if eq.source is not None:
             rate = rate + source_rows(eq.source(u.value, u_x[None], [X.value], time, problem.p), 1)[0]
-        return X.grad[:, 1] - speed, u.grad[:, 1] - (rate / eq.time_coefficient + speed * u_x)
+        return X.grad[:, 1] - speed, u.grad[:, 1] - (rate / problem.time_coefficients[0] + speed * u_x)
 
     def __call__(self, batch: dict) -> dict:
         characteristic, state = self.residuals(batch["interior"])

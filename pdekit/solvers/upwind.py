@@ -31,7 +31,7 @@ def advection_speed(problem: Problem) -> float:
     u = np.array([0.0, 1.0, 2.0, 1.0])
     du = [np.array([0.0, 0.0, 0.0, 1.0])]
     x, t = np.zeros((1, 4)), np.zeros(4)
-    flux = np.ravel(eq.flux(u, du, x, t, problem.p)) / eq.time_coefficient
+    flux = np.ravel(eq.flux(u, du, x, t, problem.p)) / problem.time_coefficients[0]
     speed = float(flux[1] - flux[0])
     if not np.allclose(flux, speed * u, atol=1e-12 * (1 + abs(speed))):
         raise ValueError(f"upwind advection needs a flux a u (linear, without grad u); {problem.name!r}'s flux is not")
