@@ -21,7 +21,8 @@ def exact_field(problem):
     def u(points):
         x, t = problem.split_points(points)
         value = problem.exact(x, t, problem.p)
-        return (value * torch.ones(len(points), dtype=points.dtype)).reshape(-1, 1)
+        rows = [value] if problem.n_components == 1 else value  # a system: one value per component
+        return torch.stack([v * torch.ones(len(points), dtype=points.dtype) for v in rows], dim=1)
 
     return u
 
@@ -41,7 +42,7 @@ def test_residual_of_exact_solution_vanishes(name):
     problem = get_case(name)
     points = torch.as_tensor(problem.sample_interior(300, seed=3))
     residual = strong_residual(problem, exact_field(problem), points)
-    assert residual.shape == (300, 1)
+    assert residual.shape == (300, problem.n_components)
     assert residual.abs().max().item() < 1e-11 * source_scale(problem, points)
 
 
@@ -57,7 +58,7 @@ def test_residual_catches_a_sign_error(name, part):
     original = getattr(problem.equation, part)
     if part == "flux":
         def flipped_part(u, du, x, t, p):
-            return [-f for f in original(u, du, x, t, p)]
+            return [[-g for g in f] if isinstance(f, list) else -f for f in original(u, du, x, t, p)]  # rows of a system
     else:
         def flipped_part(u, du, x, t, p):
             return -original(u, du, x, t, p)

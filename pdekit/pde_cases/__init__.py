@@ -14,13 +14,14 @@ from .helmholtz2d import helmholtz2d
 from .klein_gordon import klein_gordon
 from .poisson2d import poisson2d
 from .poisson_lshape import poisson_lshape
+from .taylor_green import taylor_green
 
 __all__ = ["CASES", "get_case", "list_cases"]
 
 CASES = {
     f.__name__: f
     for f in (poisson2d, poisson_lshape, heat2d, burgers1d, allen_cahn1d, convection1d, helmholtz2d, klein_gordon,
-              advection1d)
+              advection1d, taylor_green)
 }
 
 
