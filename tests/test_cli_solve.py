@@ -40,3 +40,11 @@ def test_unknown_solver_and_option_list_the_choices(tmp_path, capsys):
     assert "valid solvers: fenics, pinn" in capsys.readouterr().err
     assert main(["solve", "burgers1d", "--solver", "pinn", "--option", "epochs=3", "--out", str(tmp_path / "x.nc")]) == 2
     assert "unknown PINN option 'epochs'; valid options:" in capsys.readouterr().err
+
+
+def test_the_model_option_names_the_model(tmp_path):
+    """``--option model=mlp`` is the config's model name, not a ready network."""
+    out = tmp_path / "m.nc"
+    args = ["solve", "burgers1d", "--solver", "pinn", *FAST, "--option", "model=mlp", "--option", "adam_steps=3",
+            "--out", str(out)]
+    assert main(args) == 0 and load(out).dataset.attrs["solver"] == "pinn"

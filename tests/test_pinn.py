@@ -74,7 +74,7 @@ def test_condition_losses_vanish_for_the_exact_solution(name):
             x, t = problem.split_points(points)
             return (problem.exact(x, t, problem.p) * torch.ones_like(points[:, 0]))[:, None]
 
-    solver = PINN(dtype="float64", n_interior=50, n_boundary=40, n_initial=30, model=Exact())
+    solver = PINN(dtype="float64", n_interior=50, n_boundary=40, n_initial=30, network=Exact())
     _, losses, batches = solver.build(problem)
     terms = losses(batches(0))
     assert set(terms) >= {"residual", "initial"}
@@ -95,7 +95,7 @@ def test_neumann_loss_uses_the_flux_normal():
         def forward(self, points):
             return torch.cos(points[:, :1])
 
-    _, losses, batches = PINN(dtype="float64", model=Exact()).build(problem)
+    _, losses, batches = PINN(dtype="float64", network=Exact()).build(problem)
     terms = losses(batches(0))
     # on the right end n = +1: -F.n = 2 u_x = -2 sin(x)
     assert terms["neumann"].item() < 1e-24 and terms["residual"].item() < 1e-24

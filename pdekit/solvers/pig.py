@@ -81,7 +81,7 @@ class PIG(PINN):
     Args:
         config: a :class:`PIGConfig`; or give its fields as keyword ``options``.
         output_transform: optional hard constraint (as for the PINN).
-        model: optional ready model to train instead of building one from ``config``.
+        network: optional ready model to train instead of building one from ``config``.
 
     Example::
 
@@ -92,13 +92,13 @@ class PIG(PINN):
     name = "pig"
 
     def __init__(self, config: PIGConfig | None = None, *, output_transform: OutputTransform | None = None,
-                 model=None, **options):
+                 network=None, **options):
         config = with_options(config, options, "PIG") if config is not None else PIGConfig.from_options(**options)
-        super().__init__(config, output_transform=output_transform, model=model)
+        super().__init__(config, output_transform=output_transform, network=network)
 
     def build(self, problem: Problem):
         """The Gaussian model, loss terms and batch sampler for ``problem`` (the PINN's build)."""
-        if self._model is not None:
+        if self._network is not None:
             return super().build(problem)
         c = self.config
         torch.manual_seed(c.seed)
@@ -109,4 +109,4 @@ class PIG(PINN):
                                   feature_scale=c.feature_scale, width=c.width, depth=c.depth,
                                   activation=c.activation, lower=lower, upper=upper,
                                   neighbours=c.neighbours, chunk_elements=c.chunk_elements)
-        return PINN(c, output_transform=self.output_transform, model=model).build(problem)
+        return PINN(c, output_transform=self.output_transform, network=model).build(problem)

@@ -354,7 +354,8 @@ class PINN:
     Args:
         config: a :class:`PINNConfig`; or give its fields as keyword ``options``.
         output_transform: optional :class:`OutputTransform` (hard constraints).
-        model: optional ready ``torch.nn.Module`` to train instead of building ``config.model``.
+        network: optional ready ``torch.nn.Module`` to train instead of building ``config.model``
+            (``model`` stays the config's model name, so ``--option model=mlp`` means the same).
 
     Example::
 
@@ -364,9 +365,9 @@ class PINN:
     name = "pinn"
 
     def __init__(self, config: PINNConfig | None = None, *, output_transform: OutputTransform | None = None,
-                 model=None, **options):
+                 network=None, **options):
         config = with_options(config, options, "PINN") if config is not None else PINNConfig.from_options(**options)
-        self.config, self.output_transform, self._model = config, output_transform, model
+        self.config, self.output_transform, self._network = config, output_transform, network
         self.history = None
 
     def build(self, problem: Problem):
@@ -374,7 +375,7 @@ class PINN:
         c = self.config
         dtype, device = resolve_dtype(c.dtype), resolve_device(c.device)
         torch.manual_seed(c.seed)
-        model = self._model
+        model = self._network
         if model is None:
             model = build_model(c.model, problem, width=c.width, depth=c.depth, activation=c.activation,
                                 fourier_features=c.fourier_features, fourier_scale=c.fourier_scale)
