@@ -270,7 +270,7 @@ class Problem:
         if eq.flux is None and eq.source is None and eq.weak_form is None:
             raise ValueError("the equation has neither flux nor source nor weak_form; give at least one")
         try:
-            self.time_coefficients
+            eq.time_coefficients(self.n_components)
         except ValueError as error:
             raise ValueError(f"{error} ({', '.join(self.components)})") from None
         if not self.is_evolution and eq.second_time_coefficient != 0:

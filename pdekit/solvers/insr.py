@@ -15,6 +15,9 @@ plus the boundary conditions at ``t_n+1``.  The right-hand side ``f = (S - div F
 derivative set to zero, so INSR uses the one definition every other solver uses.  The weights
 of every saved step are kept (they are few), so the Solution is evaluable at any ``(x, t)``:
 the network at the two neighbouring saved times, linear in between.
+
+``integrator="splitting"`` advances incompressible flow (velocity and pressure) by the paper's
+operator splitting instead; see :mod:`pdekit.solvers.insr_flow`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .training import CompiledOrEager, History, TrainingDiverged, _atomic_save, 
 __all__ = ["INSR", "INSRConfig", "INSRSolution", "INTEGRATORS"]
 
 INTEGRATORS = {"explicit_euler": 0.0, "implicit_euler": 1.0, "midpoint": 0.5}  # weight of f at t_n+1
+SPLITTING = "splitting"  # incompressible flow: advection, viscosity, pressure, projection (insr_flow)
 MODEL_OPTIONS = {"siren": ("width", "depth", "omega0"), "mlp": ("width", "depth", "activation")}
 # settings a resumed run must share with its checkpoint (they fix the discretisation)
 DISCRETISATION = ("model", "width", "depth", "omega0", "activation", "integrator", "time_steps", "save_every", "dtype")
@@ -55,7 +59,8 @@ class INSRConfig:
     Args:
         model, width, depth: the network (``siren`` or ``mlp``), hidden width and layers.
         omega0: SIREN's frequency factor; activation: the MLP's (``tanh`` or ``sin``).
-        integrator: ``explicit_euler``, ``implicit_euler`` or ``midpoint``.
+        integrator: ``explicit_euler``, ``implicit_euler``, ``midpoint``, or ``splitting`` for
+            incompressible flow (see :mod:`pdekit.solvers.insr_flow`).
         time_steps: steps over the problem's time interval (``dt = (t1 - t0) / time_steps``).
         save_every: keep the weights every this many steps (and the last step).
         n_points, n_boundary: interior and boundary points drawn at every iteration.
@@ -105,8 +110,9 @@ class INSRConfig:
         resolve_device(self.device)
         if self.model not in MODEL_OPTIONS:
             raise ValueError(f"unknown model {self.model!r}; valid models: {', '.join(MODEL_OPTIONS)}")
-        if self.integrator not in INTEGRATORS:
-            raise ValueError(f"unknown integrator {self.integrator!r}; valid integrators: {', '.join(INTEGRATORS)}")
+        if self.integrator not in (*INTEGRATORS, SPLITTING):
+            raise ValueError(f"unknown integrator {self.integrator!r}; valid integrators: "
+                             f"{', '.join((*INTEGRATORS, SPLITTING))}")
         for name in ("time_steps", "save_every", "n_points", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -137,9 +143,11 @@ def check_problem(problem: Problem) -> None:
     eq = problem.equation
     if not problem.is_evolution:
         raise ValueError(f"INSR advances evolution problems; {problem.name!r} is steady (time=None)")
-    if eq.second_time_coefficient != 0 or eq.time_coefficient == 0:
+    if eq.second_time_coefficient != 0 or 0 in problem.time_coefficients:
+        hint = (" (a constraint without time derivative, such as incompressibility: use integrator='splitting')"
+                if eq.second_time_coefficient == 0 else "")
         raise ValueError(f"INSR needs a first-order equation c1 du/dt + div F = S with c1 != 0; {problem.name!r} "
-                         f"has c1={eq.time_coefficient}, c2={eq.second_time_coefficient}")
+                         f"has c1={eq.time_coefficient}, c2={eq.second_time_coefficient}{hint}")
     if eq.flux is None and eq.source is None:
         raise ValueError(f"INSR needs the equation's flux and/or source; {problem.name!r} has only a weak_form")
     supported = (Dirichlet, Periodic, Initial)
@@ -156,7 +164,8 @@ class _Step:
         self.problem, self.model, self.previous, self.config = problem, model, previous, config
         self.dtype, self.device = dtype, device
         self.pairs = required_pairs(problem)
-        self.theta = INTEGRATORS[config.integrator]
+        self.theta = INTEGRATORS.get(config.integrator)
+        self.c1 = self.tensor(problem.time_coefficients)
         self.dirichlet = problem.conditions_of(Dirichlet)
         self.initial = [c for c in problem.conditions_of(Initial) if c.derivative == 0]
 
@@ -173,7 +182,7 @@ class _Step:
         timed = [Jet(j.value, torch.cat([j.grad, zero], dim=1), j.hess, j.pairs) for j in jets]  # du/dt = 0
         points = torch.cat([x, zero + t], dim=1)
         residual = residual_from_jets(self.problem, timed, points)
-        return torch.stack([j.value for j in jets], dim=1), -residual / self.problem.equation.time_coefficient
+        return torch.stack([j.value for j in jets], dim=1), -residual / self.c1
 
     # -- points ---------------------------------------------------------------------------------
     def batch(self, seed: int, t: float) -> dict:
@@ -237,6 +246,33 @@ class _Step:
         else:
             new, update = self.model(x), f_old
         return {"residual": (new - old - dt * update).square().mean(), **self.boundary_terms(batch)}
+
+
+class _FirstOrder:
+    """The stages of first-order INSR: one network, fitted to ``u0`` and then to each step.
+
+    A stepper has ``model`` (whose weights are saved), ``stage`` (batches), ``fit`` and
+    ``advance`` (each returns the minimiser's row) and ``compiled``."""
+
+    def __init__(self, problem: Problem, model, previous, config: INSRConfig, dtype, device, dt: float):
+        self.model, self.previous, self.config = model, previous, config
+        self.stage = _Step(problem, model, previous, config, dtype, device)
+        self.minimiser = _Minimiser(model, config)
+        self.fit_total = self.minimiser.weighted(self.stage.initial_terms)
+        self.step_total = self.minimiser.weighted(lambda batch: self.stage.step_terms(batch, dt))
+
+    @property
+    def compiled(self) -> bool:
+        return self.step_total.compiled
+
+    def fit(self, batch_of, describe: str) -> dict:
+        c = self.config
+        return self.minimiser.run(self.fit_total, batch_of, c.init_iterations, c.init_lbfgs, describe)
+
+    def advance(self, batch_of, describe: str) -> dict:
+        self.previous.load_state_dict(self.model.state_dict())
+        c = self.config
+        return self.minimiser.run(self.step_total, batch_of, c.iterations, c.lbfgs_iterations, describe)
 
 
 class _Minimiser:
@@ -364,7 +400,7 @@ class INSR:
         self.history = None
 
     def build(self, problem: Problem):
-        """The network of space for ``problem`` and its frozen copy for ``u_n``."""
+        """The network of space for ``problem`` and its frozen copy for ``u_n`` (first-order INSR)."""
         c = self.config
         torch.manual_seed(c.seed)
         model = build_model(c.model, problem, spatial=True, **{k: getattr(c, k) for k in MODEL_OPTIONS[c.model]})
@@ -382,15 +418,18 @@ class INSR:
             checkpoint: file written atomically after every time step.
             resume: continue from ``checkpoint`` if it exists (the same run, bit for bit on CPU).
         """
-        check_problem(problem)
         c = self.config
+        if c.integrator == SPLITTING:
+            from .insr_flow import Splitting, flow_fields  # the incompressible-flow stages build on this module
+
+            flow_fields(problem)  # raises, saying what is missing, before anything is built
+        else:
+            check_problem(problem)
         dtype, device = resolve_dtype(c.dtype), resolve_device(c.device)
-        model, previous = self.build(problem)
-        stage = _Step(problem, model, previous, c, dtype, device)
         t0, dt = problem.time.t0, problem.time.length / c.time_steps
-        minimiser = _Minimiser(model, c)
-        fit_total, step_total = minimiser.weighted(stage.initial_terms), minimiser.weighted(
-            lambda batch: stage.step_terms(batch, dt))
+        stepper = (Splitting(problem, c, dtype, device, dt) if c.integrator == SPLITTING
+                   else _FirstOrder(problem, *self.build(problem), c, dtype, device, dt))
+        model, stage = stepper.model, stepper.stage
         path = Path(checkpoint) if checkpoint else None
         if path is not None and path.exists() and not resume:
             raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")
@@ -408,12 +447,9 @@ class INSR:
                 t = t0 + step * dt
                 batch_of = _fresh_batches(stage, c.seed, step, t)
                 if step == 0:
-                    row = minimiser.run(fit_total, batch_of, c.init_iterations, c.init_lbfgs,
-                                        f"{problem.name} insr fit")
+                    row = stepper.fit(batch_of, f"{problem.name} insr fit")
                 else:
-                    previous.load_state_dict(model.state_dict())
-                    row = minimiser.run(step_total, batch_of, c.iterations, c.lbfgs_iterations,
-                                        f"{problem.name} insr step {step}")
+                    row = stepper.advance(batch_of, f"{problem.name} insr step {step}")
                 if step % c.save_every == 0 or step == c.time_steps:
                     state["times"].append(t)
                     state["weights"].append(torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone())
@@ -431,7 +467,7 @@ class INSR:
         self.history = history
         weights = torch.stack(state["weights"])
         config = {**dataclasses.asdict(c), "dt": dt, "parameters": parameter_count(model),
-                  "saved_steps": len(weights), "steps": state["step"], "compiled": step_total.compiled}
+                  "saved_steps": len(weights), "steps": state["step"], "compiled": stepper.compiled}
         solution = INSRSolution(problem, copy.deepcopy(model), state["times"], weights, config,
                                 time.perf_counter() - started)
         solution.history = history
