@@ -12,7 +12,16 @@ from pdekit import math as pm
 from pdekit.derivatives import strong_residual
 from pdekit.pde_cases import CASES, get_case
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True, scope="module")
+def double_precision():
+    """Residuals in float64, restored afterwards: a module-level switch leaked into every later test
+    file of the session (it changed INSR's initial network in tests/test_insr.py)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
 
 WITH_EXACT = [name for name in CASES if get_case(name).exact is not None]
 
