@@ -135,10 +135,16 @@ def build_model(name: str, problem, spatial: bool = False, **options) -> nn.Modu
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    lower, upper = input_bounds(problem, spatial)
+    return MODELS[name](len(lower), problem.n_components, lower=lower, upper=upper, **options)
+
+
+def input_bounds(problem, spatial: bool = False) -> tuple[list, list]:
+    """Lower and upper bounds of a model's inputs: the bounding box, then the time interval."""
     timed = problem.is_evolution and not spatial
     lower = list(problem.geometry.lower) + ([problem.time.t0] if timed else [])
     upper = list(problem.geometry.upper) + ([problem.time.t1] if timed else [])
-    return MODELS[name](len(lower), problem.n_components, lower=lower, upper=upper, **options)
+    return lower, upper
 
 
 def parameter_count(model: nn.Module) -> int:

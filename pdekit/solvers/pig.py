@@ -15,6 +15,7 @@ import torch
 from ..options import config_from_options, with_options
 from ..problem import Problem
 from .gaussians import COVARIANCES, GaussianEmbedding
+from .models import input_bounds
 from .pinn import PINN, OutputTransform, PINNConfig
 
 __all__ = ["PIG", "PIGConfig"]
@@ -102,8 +103,7 @@ class PIG(PINN):
             return super().build(problem)
         c = self.config
         torch.manual_seed(c.seed)
-        lower = list(problem.geometry.lower) + ([problem.time.t0] if problem.is_evolution else [])
-        upper = list(problem.geometry.upper) + ([problem.time.t1] if problem.is_evolution else [])
+        lower, upper = input_bounds(problem)
         model = GaussianEmbedding(problem.input_dim, problem.n_components, n_gaussians=c.n_gaussians,
                                   features=c.features, covariance=c.covariance, sigma=c.sigma,
                                   feature_scale=c.feature_scale, width=c.width, depth=c.depth,
