@@ -33,3 +33,34 @@ def private_data_cache(tmp_path_factory):
         os.environ.pop("PDEKIT_DATA", None)
     else:
         os.environ["PDEKIT_DATA"] = previous
+
+
+@pytest.fixture
+def resumes_bit_for_bit(tmp_path, monkeypatch):
+    """A check: a run killed after its step-20 checkpoint, then resumed, equals the whole run."""
+    import torch
+
+    from pdekit.solvers.training import Trainer
+
+    def check(make_solver, problem):
+        whole = make_solver().solve(problem, checkpoint=tmp_path / "whole.pt")
+        calls = {"n": 0}
+        original = Trainer._set_lr
+
+        def interrupt(self):
+            calls["n"] += 1
+            if calls["n"] == 25:  # killed mid-way, after the checkpoint at step 20
+                raise KeyboardInterrupt
+            original(self)
+
+        monkeypatch.setattr(Trainer, "_set_lr", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            make_solver().solve(problem, checkpoint=tmp_path / "run.pt")
+        monkeypatch.setattr(Trainer, "_set_lr", original)
+        assert torch.load(tmp_path / "run.pt", weights_only=False)["step"] == 20
+        resumed = make_solver().solve(problem, checkpoint=tmp_path / "run.pt", resume=True)
+        assert resumed.history.column("loss") == whole.history.column("loss")
+        for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+            assert torch.equal(a, b)
+
+    return check

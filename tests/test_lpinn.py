@@ -12,10 +12,9 @@ import torch
 from pdekit import Dirichlet, Equation, Initial, Interval, Problem, TimeInterval, get_case, load
 from pdekit import math as pm
 from pdekit.cli import main
-from pdekit.derivatives import Jet, coordinate_jets
+from pdekit.derivatives import coordinate_jets
 from pdekit.solvers import LPINN, PINN
 from pdekit.solvers.lpinn import check_lagrangian, eulerian_derivatives, transport_coefficients
-from pdekit.solvers.training import Trainer
 
 U = torch.linspace(-1.5, 1.5, 7, dtype=torch.float64)
 
@@ -113,7 +112,7 @@ def test_the_state_residual_carries_the_eulerian_diffusion():
     labels = torch.as_tensor(problem.sample_interior(50, seed=2)) * torch.tensor([1.0, 0.3])
     _, state = lagrangian.residuals(labels)
     x0, t = labels[:, 0].numpy(), labels[:, 1].numpy()
-    u0, du0, ddu0 = -np.sin(np.pi * x0), -np.pi * np.cos(np.pi * x0), np.pi**2 * np.sin(np.pi * x0)
+    du0, ddu0 = -np.pi * np.cos(np.pi * x0), np.pi**2 * np.sin(np.pi * x0)  # u0 = -sin(pi x0)
     slope, curvature = 1 + t * du0, t * ddu0  # X = x0 + t u0(x0)
     u_x = du0 / slope
     u_xx = (ddu0 - u_x * curvature) / slope**2
@@ -186,26 +185,8 @@ def small(**options):
                     "resample_every": 10, "log_every": 5, "checkpoint_every": 10, "progress": False, **options})
 
 
-def test_resume_continues_bit_for_bit(tmp_path, monkeypatch):
-    problem = get_case("burgers1d")
-    whole = small().solve(problem, checkpoint=tmp_path / "whole.pt")
-    calls = {"n": 0}
-    original = Trainer._set_lr
-
-    def interrupt(self):
-        calls["n"] += 1
-        if calls["n"] == 25:
-            raise KeyboardInterrupt
-        original(self)
-
-    monkeypatch.setattr(Trainer, "_set_lr", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        small().solve(problem, checkpoint=tmp_path / "run.pt")
-    monkeypatch.setattr(Trainer, "_set_lr", original)
-    resumed = small().solve(problem, checkpoint=tmp_path / "run.pt", resume=True)
-    assert resumed.history.column("loss") == whole.history.column("loss")
-    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
+def test_resume_continues_bit_for_bit(resumes_bit_for_bit):
+    resumes_bit_for_bit(small, get_case("burgers1d"))
 
 
 def test_config_errors_name_the_choices():

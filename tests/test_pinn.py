@@ -148,28 +148,8 @@ def small_run(**options):
     return PINN(**{**base, **options})
 
 
-def test_resume_after_an_interrupted_run_continues_bit_for_bit(tmp_path, monkeypatch):
-    problem = get_case("burgers1d")
-    whole = small_run().solve(problem, checkpoint=tmp_path / "whole.pt")
-
-    calls = {"n": 0}
-    original = Trainer._set_lr
-
-    def interrupt(self):
-        calls["n"] += 1
-        if calls["n"] == 25:  # killed mid-way, after the checkpoint at step 20
-            raise KeyboardInterrupt
-        original(self)
-
-    monkeypatch.setattr(Trainer, "_set_lr", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        small_run().solve(problem, checkpoint=tmp_path / "run.pt")
-    monkeypatch.setattr(Trainer, "_set_lr", original)
-    assert torch.load(tmp_path / "run.pt", weights_only=False)["step"] == 20
-    resumed = small_run().solve(problem, checkpoint=tmp_path / "run.pt", resume=True)
-    assert resumed.history.column("loss") == whole.history.column("loss")
-    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
+def test_resume_after_an_interrupted_run_continues_bit_for_bit(resumes_bit_for_bit):
+    resumes_bit_for_bit(small_run, get_case("burgers1d"))
 
 
 def test_existing_checkpoint_needs_resume(tmp_path):

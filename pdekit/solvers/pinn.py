@@ -22,7 +22,7 @@ from ..derivatives.jet import Jet
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
 from ..problem.equation import flux_rows
 from ..options import config_from_options, with_options
-from ..results import FunctionSolution, grid_points
+from ..results import FunctionSolution
 from .models import build_model, parameter_count
 from .training import TrainingConfig, predictor, reference_error, resolve_device, resolve_dtype, seeded, train
 
