@@ -27,7 +27,7 @@ from torch import nn
 from .. import math as pm
 from ..derivatives import Jet, coordinate_jets
 from ..derivatives.forward import flux_divergence, jets_to_stack, output_jets, propagate
-from ..options import config_from_options, with_options
+from ..options import with_options
 from ..problem import Dirichlet, Initial, Problem
 from ..problem.equation import flux_rows, source_rows
 from ..results import FunctionSolution
@@ -199,11 +199,6 @@ class LPINNConfig(TrainingConfig):
         super().__post_init__()
         if self.resample not in RESAMPLING:
             raise ValueError(f"unknown resampling {self.resample!r}; valid choices: {', '.join(RESAMPLING)}")
-
-    @classmethod
-    def from_options(cls, **options) -> "LPINNConfig":
-        """A config from keyword options; CLI strings are converted to each field's type."""
-        return config_from_options(cls, options, "LPINN")
 
 
 class _Lagrangian:

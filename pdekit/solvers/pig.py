@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..options import config_from_options, with_options
+from ..options import with_options
 from ..problem import Problem
 from .gaussians import COVARIANCES, GaussianEmbedding
 from .models import input_bounds
@@ -69,11 +69,6 @@ class PIGConfig(PINNConfig):
                              f"got {self.neighbours}")
         if not self.sigma > 0:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
-
-    @classmethod
-    def from_options(cls, **options) -> "PIGConfig":
-        """A config from keyword options; CLI strings are converted to each field's type."""
-        return config_from_options(cls, options, "PIG")
 
 
 class PIG(PINN):

@@ -21,7 +21,7 @@ from ..derivatives import coordinate_jets, network_jets, output_jets, required_p
 from ..derivatives.jet import Jet
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
 from ..problem.equation import flux_rows
-from ..options import config_from_options, with_options
+from ..options import with_options
 from ..results import FunctionSolution
 from .models import build_model, parameter_count
 from .training import TrainingConfig, predictor, reference_error, resolve_device, resolve_dtype, seeded, train
@@ -72,11 +72,6 @@ class PINNConfig(TrainingConfig):
             raise ValueError(f"unknown resampling {self.resample!r}; valid choices: {', '.join(RESAMPLING)}")
         if self.derivatives not in DERIVATIVES:
             raise ValueError(f"unknown derivatives path {self.derivatives!r}; valid choices: {', '.join(DERIVATIVES)}")
-
-    @classmethod
-    def from_options(cls, **options) -> "PINNConfig":
-        """A config from keyword options; CLI strings are converted to each field's type."""
-        return config_from_options(cls, options, "PINN")
 
 
 @dataclass(frozen=True)

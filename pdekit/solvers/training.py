@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..options import config_from_options
+
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
            "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager"]
 
@@ -83,6 +85,13 @@ class TrainingConfig:
         resolve_device(self.device)
         if self.adam_steps < 0 or self.lbfgs_steps < 0 or self.adam_steps + self.lbfgs_steps == 0:
             raise ValueError("give a positive number of adam_steps and/or lbfgs_steps")
+
+    @classmethod
+    def from_options(cls, **options):
+        """A config from keyword options; CLI strings are converted to each field's type.
+
+        Errors name the solver (``PINNConfig`` -> ``unknown PINN option ...``)."""
+        return config_from_options(cls, options, cls.__name__.removesuffix("Config"))
 
     def training_settings(self, resample_every: int, checkpointing: bool) -> "TrainingSettings":
         return TrainingSettings(adam_steps=self.adam_steps, lr=self.lr, lbfgs_steps=self.lbfgs_steps,
