@@ -33,7 +33,7 @@ class PIGConfig(PINNConfig):
         feature_scale: standard deviation of the initial features.
         neighbours: ``0``: every Gaussian contributes at every point (exact); ``K > 0``: only each
             point's ``K`` Gaussians of largest value (found without gradient), for speed.
-        chunk_elements: at most this many ``Gaussians x points x slots`` values per chunk.
+        chunk_elements: at most about this many values per chunk of points (``Gaussians x points`` and more).
         width, depth, activation: the MLP on the features (the paper: 16 tanh units, 1 layer).
 
     The defaults are the paper's Helmholtz setting (Adam, rate 1e-2 decaying 0.9995 per step,
