@@ -11,7 +11,8 @@ from pdekit import math as pm
 from pdekit.derivatives import (coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets,
                                 strong_residual)
 from pdekit.pde_cases import CASES
-from pdekit.solvers import PINN, PINNConfig, TrainingDiverged, build_model, initial_dirichlet_transform
+from pdekit.solvers import (PINN, PINNConfig, TrainingDiverged, build_model, initial_dirichlet_transform,
+                            zero_dirichlet_transform)
 from pdekit.solvers.training import Trainer
 
 
@@ -281,3 +282,24 @@ def test_compile_failure_falls_back_to_eager_with_one_logged_reason(monkeypatch,
     reasons = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
     assert reasons == ["torch.compile failed (RuntimeError: no C++ compiler here); falling back to eager"]
     assert solution.config["compiled"] is False and len(solution.history.rows) == 2
+
+
+def test_zero_dirichlet_transform_vanishes_on_the_box_and_drops_the_boundary_loss():
+    problem = get_case("helmholtz2d", a1=1.0, a2=4.0)
+    transform = zero_dirichlet_transform(problem)
+    model, losses, batches = PINN(dtype="float64", width=10, depth=2, output_transform=transform).build(problem)
+    boundary = torch.as_tensor(problem.geometry.sample_boundary(40, "sobol", 0).points)
+    assert losses.values(boundary).abs().max().item() < 1e-15
+    inside = torch.as_tensor(problem.sample_interior(30, seed=2))
+    assert losses.values(inside).abs().min().item() > 0
+    forward = residual_from_jets(problem, losses.jets(inside), inside)
+    nested = strong_residual(problem, losses.values, inside)
+    assert (forward - nested).abs().max().item() < 1e-10 * (1 + nested.abs().max().item())
+    assert set(losses(batches(0))) == {"residual"}
+
+
+@pytest.mark.parametrize("case, reason", [("heat2d", "steady"), ("poisson_lshape", "Polygon"),
+                                          ("poisson2d", "u = 0")])
+def test_zero_dirichlet_transform_refuses_what_it_cannot_enforce(case, reason):
+    with pytest.raises(ValueError, match=reason):
+        zero_dirichlet_transform(get_case(case))

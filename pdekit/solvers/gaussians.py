@@ -117,7 +117,8 @@ class GaussianEmbedding(nn.Module):
         if self.neighbours:  # per point and gathered Gaussian: the slots, r, z, g and products with L
             per_point = self.neighbours * (slots + 3 * dims + dims * dims + 2)
         else:  # per point: exponent, value and its gradient for each Gaussian, then the monomial sums
-            per_point = 3 * self.n_gaussians + _monomial_count(dims, len(pairs), derivatives) * self.features.shape[1]
+            used = sum(map(len, _slot_monomials(dims, pairs, self.covariance, derivatives)))
+            per_point = 3 * self.n_gaussians + 2 * used * self.features.shape[1]
         chunk = max(1, self.chunk_elements // per_point)
         factor = self.cholesky()
         remember = (not self.neighbours and torch.is_grad_enabled()
@@ -184,9 +185,28 @@ def _monomials(yh):
     return yh[:, a] * yh[:, b]
 
 
-def _monomial_count(dims, n_pairs, derivatives):
-    quadratic = (dims + 1) * (dims + 2) // 2
-    return 1 + (dims * (dims + 1) + n_pairs * quadratic if derivatives else 0)
+def _slot_monomials(dims, pairs, covariance, derivatives):
+    """Positions in the monomial list of :func:`_monomials` that each slot's polynomial can use.
+
+    The value needs the constant; derivative ``a`` the linear terms (diagonal: ``y_a`` alone);
+    pair ``(a, b)`` the quadratic ones (diagonal: ``y_a y_b``, ``y_a``, ``y_b``).
+    """
+    one = dims
+    rows, cols = torch.triu_indices(dims + 1, dims + 1).tolist()
+    position = {pair: q for q, pair in enumerate(zip(rows, cols))}
+
+    def positions(terms):
+        return sorted({position[(min(i, j), max(i, j))] for i, j in terms})
+
+    slots = [positions([(one, one)])]
+    if derivatives:
+        for a in range(dims):
+            support = [a, one] if covariance == "diagonal" else range(dims + 1)
+            slots.append(positions([(i, one) for i in support]))
+        for a, b in pairs:
+            slots.append(positions([(a, b), (a, one), (b, one), (one, one)]) if covariance == "diagonal"
+                         else list(range(len(position))))
+    return slots
 
 
 def _exponents(yh, means, precision):
@@ -206,7 +226,7 @@ def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs
     degree one and two whose coefficients depend only on the Gaussian.  So every slot is
     ``sum_m phi_m(y) (G @ W_m)`` with monomials ``phi_m`` of ``[y, 1]`` and ``W_m = c_im f_i``: one
     exponential and one matrix product ``(C, N) x (N, M k)`` for all slots, and the same in the
-    backward pass.  The expansion cancels terms of size ``|P|`` to results of size ``|P|^(1/2)``
+    backward pass.  Diagonal covariances need fewer monomials per slot (``_slot_monomials``).  The expansion cancels terms of size ``|P|`` to results of size ``|P|^(1/2)``
     per derivative: float32 keeps about ``1e-7 |P|`` relative accuracy (``1e-5`` at sigma ``0.1``).
     """
     yh = _with_one((points - shift) / scale)
@@ -217,17 +237,17 @@ def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs
     n, k = features.shape
     dims = yh.shape[1] - 1
     linear = torch.cat([-precision, (precision @ means[..., None])], dim=2)  # l_ia = linear[i, a] . [y, 1]
-    corner = torch.zeros(dims + 1, dims + 1, dtype=yh.dtype, device=yh.device)
-    corner[dims, dims] = 1.0
-    coefficients = [torch.ones_like(features[:, :1])] + [linear[:, a] for a in range(dims)]
-    coefficients += [_quadratic(linear[:, a, :, None] * linear[:, b, None, :] - precision[:, a, b, None, None] * corner)
-                     for a, b in pairs]
-    sizes = [c.shape[1] for c in coefficients]
-    weights = (torch.cat(coefficients, dim=1)[:, :, None] * features[:, None]).reshape(n, -1)
-    sums = (gauss @ weights).reshape(yh.shape[0], -1, k).split(sizes, dim=1)  # (C, M_slot, k) per slot
-    monomials = {1: torch.ones_like(yh[:, :1]), dims + 1: yh}
-    monomials[(dims + 1) * (dims + 2) // 2] = _monomials(yh)
-    out = torch.stack([(monomials[m][:, :, None] * s).sum(1) for m, s in zip(sizes, sums)]).permute(2, 0, 1)
+    one = torch.zeros(dims + 1, dtype=yh.dtype, device=yh.device)
+    one[dims] = 1.0  # the constant monomial, as a vector over [y, 1]
+    forms = [torch.outer(one, one).expand(n, -1, -1)]  # every slot as a quadratic form over [y, 1]
+    forms += [linear[:, a, :, None] * one for a in range(dims)]
+    forms += [linear[:, a, :, None] * linear[:, b, None, :] - precision[:, a, b, None, None] * torch.outer(one, one)
+              for a, b in pairs]
+    slots = _slot_monomials(dims, pairs, covariance, True)
+    coefficients = torch.cat([_quadratic(form)[:, used] for form, used in zip(forms, slots)], dim=1)
+    sums = gauss @ (coefficients[:, :, None] * features[:, None]).reshape(n, -1)  # (C, M k): every slot at once
+    terms = _monomials(yh)[:, [q for used in slots for q in used], None] * sums.reshape(yh.shape[0], -1, k)
+    out = torch.stack([part.sum(1) for part in terms.split([len(used) for used in slots], dim=1)]).permute(2, 0, 1)
     return out * _derivative_scales(scale, pairs)[None, :, None]
 
 

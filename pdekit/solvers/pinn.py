@@ -26,7 +26,7 @@ from ..results import FunctionSolution
 from .models import build_model, parameter_count
 from .training import TrainingConfig, predictor, reference_error, resolve_device, resolve_dtype, seeded, train
 
-__all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform"]
+__all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "zero_dirichlet_transform"]
 
 
 RESAMPLING = ("none", "uniform", "rad")
@@ -119,6 +119,30 @@ def initial_dirichlet_transform(problem: Problem) -> OutputTransform:
         return u0 + (t - t0) * ((x[0] - a) * (b - x[0]) / half**2) * net
 
     return OutputTransform(function)
+
+
+def zero_dirichlet_transform(problem: Problem) -> OutputTransform:
+    """``u = prod_a (x_a - lo_a)(hi_a - x_a) / h_a^2 * net`` for a steady problem on an interval,
+    rectangle or box whose every side carries ``u = 0``: the boundary conditions hold exactly,
+    and only the residual is trained."""
+    from ..problem.geometry import _AxisBox
+
+    if problem.is_evolution or not isinstance(problem.geometry, _AxisBox):
+        raise ValueError("zero_dirichlet_transform needs a steady problem on an Interval, Rectangle or Box, got "
+                         f"{'an evolution problem' if problem.is_evolution else type(problem.geometry).__name__}")
+    boundary = problem.geometry.sample_boundary(64 * problem.dim, "sobol", 0)
+    target, mask = boundary_targets(problem, boundary, problem.conditions_of(Dirichlet))
+    if not mask.all() or np.abs(target).max() > 1e-12:
+        raise ValueError("zero_dirichlet_transform needs u = 0 (every component) on every side of the domain")
+    lower, upper = [float(v) for v in problem.geometry.lower], [float(v) for v in problem.geometry.upper]
+
+    def function(x, t, net, p):
+        bubble = 1.0
+        for a, (lo, hi) in enumerate(zip(lower, upper)):
+            bubble = bubble * ((x[a] - lo) * (hi - x[a]) / ((hi - lo) / 2) ** 2)
+        return bubble * net if problem.n_components == 1 else [bubble * n for n in net]
+
+    return OutputTransform(function, enforces=("dirichlet",))
 
 
 class _Losses:
