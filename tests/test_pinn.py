@@ -12,7 +12,7 @@ from pdekit.derivatives import (coordinate_jets, network_jets, output_jets, requ
                                 strong_residual)
 from pdekit.pde_cases import CASES
 from pdekit.solvers import (PINN, PINNConfig, TrainingDiverged, build_model, initial_dirichlet_transform,
-                            zero_dirichlet_transform)
+                            initial_value_transform, zero_dirichlet_transform)
 from pdekit.solvers.training import Trainer
 
 
@@ -303,3 +303,28 @@ def test_zero_dirichlet_transform_vanishes_on_the_box_and_drops_the_boundary_los
 def test_zero_dirichlet_transform_refuses_what_it_cannot_enforce(case, reason):
     with pytest.raises(ValueError, match=reason):
         zero_dirichlet_transform(get_case(case))
+
+
+@pytest.mark.parametrize("case", ["klein_gordon", "heat2d"])
+def test_initial_value_transform_holds_the_initial_value_and_rate_exactly(case):
+    problem = get_case(case)
+    model, losses, batches = PINN(dtype="float64", width=10, depth=2,
+                                  output_transform=initial_value_transform(problem)).build(problem)
+    assert "initial" not in losses(batches(0)) and "initial_rate" not in losses(batches(0))
+    start = torch.as_tensor(problem.sample_initial(20, seed=1)).requires_grad_(True)
+    u = losses.values(start)[:, 0]
+    exact = torch.as_tensor(problem.exact_solution(start.detach().numpy())[:, 0])
+    assert (u - exact).abs().max().item() < 1e-13
+    if problem.equation.second_time_coefficient:
+        rate = torch.autograd.grad(u.sum(), start)[0][:, -1]
+        x = start.detach()
+        assert (rate - 2 * x[:, 0] * x[:, 1]).abs().max().item() < 1e-12  # u_t(x, 0) = 2xy
+    inside = torch.as_tensor(problem.sample_interior(20, seed=2))
+    forward = residual_from_jets(problem, losses.jets(inside), inside)
+    nested = strong_residual(problem, losses.values, inside)
+    assert (forward - nested).abs().max().item() < 1e-10 * (1 + nested.abs().max().item())
+
+
+def test_initial_value_transform_refuses_steady_problems():
+    with pytest.raises(ValueError, match="evolution"):
+        initial_value_transform(get_case("helmholtz2d"))

@@ -5,12 +5,14 @@ from .gaussians import GaussianEmbedding
 from .insr import INSR, INSRConfig, INSRSolution
 from .lpinn import LPINN, LPINNConfig
 from .pig import PIG, PIGConfig
-from .pinn import PINN, OutputTransform, PINNConfig, initial_dirichlet_transform, zero_dirichlet_transform
+from .pinn import (PINN, OutputTransform, PINNConfig, initial_dirichlet_transform, initial_value_transform,
+                   zero_dirichlet_transform)
 from .training import TrainingDiverged
 
 SOLVERS = {"pinn": PINN, "lpinn": LPINN, "pig": PIG, "insr": INSR}
 
-__all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "zero_dirichlet_transform", "MLP",
+__all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "initial_value_transform",
+           "zero_dirichlet_transform", "MLP",
            "build_model", "TrainingDiverged", "LPINN", "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig",
            "INSRSolution"]
 

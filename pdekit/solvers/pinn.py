@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..derivatives import coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets, strong_residual
+from .. import math as pm
 from ..derivatives.jet import Jet
 from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
 from ..problem.equation import flux_rows
@@ -26,7 +27,8 @@ from ..results import FunctionSolution
 from .models import build_model, parameter_count
 from .training import TrainingConfig, predictor, reference_error, resolve_device, resolve_dtype, seeded, train
 
-__all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "zero_dirichlet_transform"]
+__all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "initial_value_transform",
+           "zero_dirichlet_transform"]
 
 
 RESAMPLING = ("none", "uniform", "rad")
@@ -115,10 +117,29 @@ def initial_dirichlet_transform(problem: Problem) -> OutputTransform:
         raise ValueError("initial_dirichlet_transform needs Dirichlet conditions at both ends of the interval")
 
     def function(x, t, net, p):
-        u0 = problem.value_of(initial.value, x, t)
+        u0 = problem.value_of(initial.value, x, t0)  # at t0: initial data may be written as a function of (x, t)
         return u0 + (t - t0) * ((x[0] - a) * (b - x[0]) / half**2) * net
 
     return OutputTransform(function)
+
+
+def initial_value_transform(problem: Problem) -> OutputTransform:
+    """``u = u0(x) + h(t - t0) v0(x) + ((t - t0) / T)^m net`` for a scalar evolution problem: the
+    initial value ``u0`` (and, second order in time, the initial rate ``v0``, through
+    ``h(s) = s exp(-s)``, which has ``h(0) = 0``, ``h'(0) = 1`` and stays bounded over long
+    intervals) hold exactly; ``m`` is the order in time, ``T`` the interval's length."""
+    if not problem.is_evolution or problem.n_components != 1:
+        raise ValueError("initial_value_transform needs a scalar evolution problem")
+    initial = {c.derivative: c.value for c in problem.conditions_of(Initial)}
+    second = problem.equation.second_time_coefficient != 0
+    t0, length = problem.time.t0, problem.time.t1 - problem.time.t0
+
+    def function(x, t, net, p):
+        s = t - t0
+        u = problem.value_of(initial[0], x, t0) + (s / length) ** (2 if second else 1) * net  # data at t0
+        return u + s * pm.exp(-s) * problem.value_of(initial[1], x, t0) if second else u
+
+    return OutputTransform(function, enforces=("initial",))
 
 
 def zero_dirichlet_transform(problem: Problem) -> OutputTransform:
@@ -156,7 +177,8 @@ class _Losses:
             "neumann": bool(problem.conditions_of(Neumann)),
             "periodic": bool(problem.conditions_of(Periodic)),
             "initial": problem.is_evolution and "initial" not in enforced,
-            "initial_rate": problem.is_evolution and problem.equation.second_time_coefficient != 0,
+            "initial_rate": (problem.is_evolution and problem.equation.second_time_coefficient != 0
+                             and "initial" not in enforced),
         }
         self.pairs = required_pairs(problem)
         forward = hasattr(model, "ops")
