@@ -113,12 +113,26 @@ def test_config_errors_name_the_valid_choices():
         PIGConfig(n_gaussians=0)
     with pytest.raises(ValueError, match="sigma must be > 0"):
         PIG(sigma=0.0)
+    with pytest.raises(ValueError, match="sigma_time >= 0"):
+        PIG(sigma_time=-1.0)
+    with pytest.raises(ValueError, match=r"one per input axis: 2\) .* got sigma=\[0.1, 0.1, 0.1\]"):
+        GaussianEmbedding(2, 1, sigma=[0.1, 0.1, 0.1])
     with pytest.raises(ValueError, match="PIG trains the model 'gaussians'"):
         PIGConfig(model="mlp")
     with pytest.raises(ValueError, match="unknown PIG option 'n_gauss'; valid options: .*n_gaussians"):
         get_solver("pig", n_gauss=3)
     with pytest.raises(ValueError, match="option n_gaussians expects a int"):
         PIG(n_gaussians="many")
+
+
+def test_sigma_time_sets_the_initial_width_along_time_only():
+    def widths(problem, **options):
+        model, _, _ = PIG(n_gaussians=4, **options).build(problem)
+        return (1 / model.precision_factor.detach()).unique(dim=0).squeeze(0).tolist()
+
+    assert widths(get_case("klein_gordon"), sigma=0.5, sigma_time=0.1) == pytest.approx([0.5, 0.5, 0.1])
+    assert widths(get_case("klein_gordon"), sigma=0.5) == pytest.approx([0.5, 0.5, 0.5])
+    assert widths(get_case("helmholtz2d"), sigma=0.5, sigma_time=0.1) == pytest.approx([0.5, 0.5])
 
 
 def helmholtz_error(solution):

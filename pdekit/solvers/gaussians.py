@@ -20,6 +20,8 @@ dropped Gaussians' values (choose ``K`` so the nearest reach a few sigma).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -39,7 +41,8 @@ class GaussianEmbedding(nn.Module):
         n_gaussians: number of Gaussians ``N``.
         features: feature channels ``k`` per Gaussian.
         covariance: ``diagonal`` or ``full`` (Cholesky factor of the precision).
-        sigma: initial standard deviation, in the inputs mapped to ``[-1, 1]``.
+        sigma: initial standard deviation, in the inputs mapped to ``[-1, 1]``: one for every axis,
+            or one per input axis.
         feature_scale: initial features are ``N(0, feature_scale^2)``.
         width, depth, activation: the MLP on the features (``depth`` hidden layers).
         lower, upper: input bounds, mapped affinely to ``[-1, 1]``; means start uniform there.
@@ -49,7 +52,7 @@ class GaussianEmbedding(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, n_gaussians: int = 1000, features: int = 4,
-                 covariance: str = "diagonal", sigma: float = 0.1, feature_scale: float = 0.01, width: int = 16,
+                 covariance: str = "diagonal", sigma: float | Sequence[float] = 0.1, feature_scale: float = 0.01, width: int = 16,
                  depth: int = 1, activation: str = "tanh", lower=None, upper=None, neighbours: int = 0,
                  chunk_elements: int = 2**24):
         super().__init__()
@@ -64,10 +67,12 @@ class GaussianEmbedding(nn.Module):
         if not 0 <= neighbours <= n_gaussians:
             raise ValueError(f"neighbours must be between 0 (all Gaussians) and n_gaussians={n_gaussians}, "
                              f"got {neighbours}")
-        if not sigma > 0 or not feature_scale >= 0:
-            raise ValueError(f"sigma must be > 0 and feature_scale >= 0, got sigma={sigma}, "
-                             f"feature_scale={feature_scale}")
         dtype = torch.get_default_dtype()
+        sigma = torch.as_tensor(sigma, dtype=dtype).expand(in_dim) if torch.as_tensor(sigma).numel() == 1 \
+            else torch.as_tensor(sigma, dtype=dtype)
+        if sigma.shape != (in_dim,) or not bool((sigma > 0).all()) or not feature_scale >= 0:
+            raise ValueError(f"sigma must be > 0 (one value, or one per input axis: {in_dim}) and feature_scale >= 0, "
+                             f"got sigma={[round(v, 6) for v in sigma.tolist()]}, feature_scale={feature_scale}")
         lower = torch.as_tensor(lower if lower is not None else [-1.0] * in_dim, dtype=dtype)
         upper = torch.as_tensor(upper if upper is not None else [1.0] * in_dim, dtype=dtype)
         self.register_buffer("shift", (upper + lower) / 2)
@@ -76,9 +81,9 @@ class GaussianEmbedding(nn.Module):
         self.neighbours = neighbours
         self.means = nn.Parameter(torch.rand(n_gaussians, in_dim) * 2 - 1)
         if covariance == "diagonal":
-            self.precision_factor = nn.Parameter(torch.full((n_gaussians, in_dim), 1 / sigma))
+            self.precision_factor = nn.Parameter((1 / sigma).repeat(n_gaussians, 1))
         else:
-            self.precision_factor = nn.Parameter(torch.eye(in_dim).repeat(n_gaussians, 1, 1) / sigma)
+            self.precision_factor = nn.Parameter(torch.diag(1 / sigma).repeat(n_gaussians, 1, 1))
             self.register_buffer("lower_mask", torch.ones(in_dim, in_dim).tril())
         self.features = nn.Parameter(torch.randn(n_gaussians, features) * feature_scale)
         sizes = [features] + [width] * depth

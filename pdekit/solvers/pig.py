@@ -30,6 +30,8 @@ class PIGConfig(PINNConfig):
         features: feature channels ``k`` of each Gaussian.
         covariance: ``diagonal`` or ``full`` (Cholesky factor of the precision).
         sigma: initial standard deviation of every Gaussian, in inputs mapped to ``[-1, 1]``.
+        sigma_time: the same along time, for evolution problems whose solution changes on another
+            scale in time than in space (``0``: ``sigma``).
         feature_scale: standard deviation of the initial features.
         neighbours: ``0``: every Gaussian contributes at every point (exact); ``K > 0``: only each
             point's ``K`` Gaussians of largest value (found without gradient), for speed.
@@ -47,6 +49,7 @@ class PIGConfig(PINNConfig):
     features: int = 4
     covariance: str = "diagonal"
     sigma: float = 0.1
+    sigma_time: float = 0.0
     feature_scale: float = 0.01
     neighbours: int = 0
     chunk_elements: int = 2**24
@@ -67,8 +70,9 @@ class PIGConfig(PINNConfig):
         if not 0 <= self.neighbours <= self.n_gaussians:
             raise ValueError(f"neighbours must be between 0 (all Gaussians) and n_gaussians={self.n_gaussians}, "
                              f"got {self.neighbours}")
-        if not self.sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {self.sigma}")
+        if not self.sigma > 0 or self.sigma_time < 0:
+            raise ValueError(f"sigma must be > 0 and sigma_time >= 0 (0: sigma), got sigma={self.sigma}, "
+                             f"sigma_time={self.sigma_time}")
 
 
 class PIG(PINN):
@@ -99,8 +103,9 @@ class PIG(PINN):
         c = self.config
         torch.manual_seed(c.seed)
         lower, upper = input_bounds(problem)
+        sigma = [c.sigma] * problem.dim + ([c.sigma_time or c.sigma] if problem.is_evolution else [])
         model = GaussianEmbedding(problem.input_dim, problem.n_components, n_gaussians=c.n_gaussians,
-                                  features=c.features, covariance=c.covariance, sigma=c.sigma,
+                                  features=c.features, covariance=c.covariance, sigma=sigma,
                                   feature_scale=c.feature_scale, width=c.width, depth=c.depth,
                                   activation=c.activation, lower=lower, upper=upper,
                                   neighbours=c.neighbours, chunk_elements=c.chunk_elements)
