@@ -284,6 +284,35 @@ def test_compile_failure_falls_back_to_eager_with_one_logged_reason(monkeypatch,
     assert solution.config["compiled"] is False and len(solution.history.rows) == 2
 
 
+def test_a_failing_backward_compile_falls_back_to_eager_before_training_uses_it(monkeypatch, caplog):
+    """torch.compile builds the backward graph at the first backward(): a failure there (an
+    inductor code-generation bug, say) must also fall back, not end the run."""
+
+    class BrokenBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("C++ compile error in the backward kernel")
+
+    def compile_with_broken_backward(function, **kwargs):
+        def compiled(*args):
+            total, terms = function(*args)
+            return BrokenBackward.apply(total), terms
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", compile_with_broken_backward)
+    monkeypatch.setattr("pdekit.solvers.training.compile_blocker", lambda model: None)
+    with caplog.at_level("WARNING", logger="pdekit"):
+        solution = small_run(adam_steps=10, compile=True).solve(get_case("burgers1d"))
+    reasons = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+    assert reasons == ["torch.compile failed (RuntimeError: C++ compile error in the backward kernel); "
+                       "falling back to eager"]
+    assert solution.config["compiled"] is False and len(solution.history.rows) == 2
+
+
 def test_zero_dirichlet_transform_vanishes_on_the_box_and_drops_the_boundary_loss():
     problem = get_case("helmholtz2d", a1=1.0, a2=4.0)
     transform = zero_dirichlet_transform(problem)

@@ -155,12 +155,17 @@ def zero_dirichlet_transform(problem: Problem) -> OutputTransform:
     target, mask = boundary_targets(problem, boundary, problem.conditions_of(Dirichlet))
     if not mask.all() or np.abs(target).max() > 1e-12:
         raise ValueError("zero_dirichlet_transform needs u = 0 (every component) on every side of the domain")
-    lower, upper = [float(v) for v in problem.geometry.lower], [float(v) for v in problem.geometry.upper]
+    centre = [float(lo + hi) / 2 for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
+    half = [float(hi - lo) / 2 for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
+
+    def unit(a, x):  # the coordinate mapped to [-1, 1], without no-op shifts and scalings
+        u = x[a] - centre[a] if centre[a] else x[a]
+        return u / half[a] if half[a] != 1 else u
 
     def function(x, t, net, p):
-        bubble = 1.0
-        for a, (lo, hi) in enumerate(zip(lower, upper)):
-            bubble = bubble * ((x[a] - lo) * (hi - x[a]) / ((hi - lo) / 2) ** 2)
+        bubble = 1 - unit(0, x) ** 2
+        for a in range(1, len(centre)):
+            bubble = bubble * (1 - unit(a, x) ** 2)  # 0 on the sides
         return bubble * net if problem.n_components == 1 else [bubble * n for n in net]
 
     return OutputTransform(function, enforces=("dirichlet",))

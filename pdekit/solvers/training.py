@@ -362,6 +362,7 @@ class CompiledOrEager:
 
     def __init__(self, function: Callable, model, enabled: bool):
         self.eager, self.function, self.compiled = function, function, False
+        self.model, self._probed = model, False
         if not enabled:
             return
         blocked = compile_blocker(model)
@@ -378,12 +379,25 @@ class CompiledOrEager:
     def __call__(self, *args):
         if self.compiled:
             try:
-                return self.function(*args)
+                out = self.function(*args)
+                if not self._probed:  # the backward graph compiles at the first backward: try it here
+                    self._probe_backward(out)
+                return out
             except Exception as error:  # noqa: BLE001
                 log.warning("torch.compile failed (%s: %s); falling back to eager", type(error).__name__,
                             str(error).splitlines()[0] if str(error) else "")
                 self.compiled = False
         return self.eager(*args)
+
+
+    def _probe_backward(self, out):
+        """One backward pass of the first compiled result, kept out of the gradients (a failing
+        backward compile then falls back to eager here, not in the caller's ``backward()``)."""
+        loss = out[0] if isinstance(out, tuple) else out
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if torch.is_tensor(loss) and loss.requires_grad and params:
+            torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        self._probed = True
 
 
 def compile_blocker(model) -> str | None:
