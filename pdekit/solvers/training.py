@@ -379,10 +379,9 @@ class CompiledOrEager:
     def __call__(self, *args):
         if self.compiled:
             try:
-                out = self.function(*args)
                 if not self._probed:  # the backward graph compiles at the first backward: try it here
-                    self._probe_backward(out)
-                return out
+                    self._probe_backward(self.function(*args))
+                return self.function(*args)
             except Exception as error:  # noqa: BLE001
                 log.warning("torch.compile failed (%s: %s); falling back to eager", type(error).__name__,
                             str(error).splitlines()[0] if str(error) else "")
@@ -391,12 +390,12 @@ class CompiledOrEager:
 
 
     def _probe_backward(self, out):
-        """One backward pass of the first compiled result, kept out of the gradients (a failing
+        """One backward pass of a first compiled result, kept out of the gradients (a failing
         backward compile then falls back to eager here, not in the caller's ``backward()``)."""
         loss = out[0] if isinstance(out, tuple) else out
         params = [p for p in self.model.parameters() if p.requires_grad]
         if torch.is_tensor(loss) and loss.requires_grad and params:
-            torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            torch.autograd.grad(loss, params, allow_unused=True)
         self._probed = True
 
 
