@@ -20,7 +20,7 @@ dropped Gaussians' values (choose ``K`` so the nearest reach a few sigma).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
