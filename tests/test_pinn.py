@@ -272,17 +272,22 @@ def test_full_recipe_reaches_the_anchor(name, bound):
     assert float(compare(solution, anchor).metrics["u_rel_l2"]) <= bound
 
 
+def train_with_compile(monkeypatch, caplog, compile_function):
+    """A short compiled PINN run with ``torch.compile`` replaced; its logged compile messages."""
+    monkeypatch.setattr(torch, "compile", compile_function)
+    monkeypatch.setattr("pdekit.solvers.training.compile_blocker", lambda model: None)
+    with caplog.at_level("WARNING", logger="pdekit"):
+        solution = small_run(adam_steps=10, compile=True).solve(get_case("burgers1d"))
+    return solution, [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+
+
 def test_compile_failure_falls_back_to_eager_with_one_logged_reason(monkeypatch, caplog):
     def broken_compile(function, **kwargs):
         def fails(*args):
             raise RuntimeError("no C++ compiler here\nlong traceback")
         return fails
 
-    monkeypatch.setattr(torch, "compile", broken_compile)
-    monkeypatch.setattr("pdekit.solvers.training.compile_blocker", lambda model: None)
-    with caplog.at_level("WARNING", logger="pdekit"):
-        solution = small_run(adam_steps=10, compile=True).solve(get_case("burgers1d"))
-    reasons = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+    solution, reasons = train_with_compile(monkeypatch, caplog, broken_compile)
     assert reasons == ["torch.compile failed (RuntimeError: no C++ compiler here); falling back to eager"]
     assert solution.config["compiled"] is False and len(solution.history.rows) == 2
 
@@ -306,11 +311,7 @@ def test_a_failing_backward_compile_falls_back_to_eager_before_training_uses_it(
             return BrokenBackward.apply(total), terms
         return compiled
 
-    monkeypatch.setattr(torch, "compile", compile_with_broken_backward)
-    monkeypatch.setattr("pdekit.solvers.training.compile_blocker", lambda model: None)
-    with caplog.at_level("WARNING", logger="pdekit"):
-        solution = small_run(adam_steps=10, compile=True).solve(get_case("burgers1d"))
-    reasons = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+    solution, reasons = train_with_compile(monkeypatch, caplog, compile_with_broken_backward)
     assert reasons == ["torch.compile failed (RuntimeError: C++ compile error in the backward kernel); "
                        "falling back to eager"]
     assert solution.config["compiled"] is False and len(solution.history.rows) == 2

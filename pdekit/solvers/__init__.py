@@ -11,10 +11,9 @@ from .training import TrainingDiverged
 
 SOLVERS = {"pinn": PINN, "lpinn": LPINN, "pig": PIG, "insr": INSR}
 
-__all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform", "initial_value_transform",
-           "zero_dirichlet_transform", "MLP",
-           "build_model", "TrainingDiverged", "LPINN", "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig",
-           "INSRSolution"]
+__all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform",
+           "initial_value_transform", "zero_dirichlet_transform", "MLP", "build_model", "TrainingDiverged", "LPINN",
+           "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig", "INSRSolution"]
 
 
 def get_solver(name: str, **options):

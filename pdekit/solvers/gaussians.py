@@ -52,8 +52,8 @@ class GaussianEmbedding(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, n_gaussians: int = 1000, features: int = 4,
-                 covariance: str = "diagonal", sigma: float | Sequence[float] = 0.1, feature_scale: float = 0.01, width: int = 16,
-                 depth: int = 1, activation: str = "tanh", lower=None, upper=None, neighbours: int = 0,
+                 covariance: str = "diagonal", sigma: float | Sequence[float] = 0.1, feature_scale: float = 0.01,
+                 width: int = 16, depth: int = 1, activation: str = "tanh", lower=None, upper=None, neighbours: int = 0,
                  chunk_elements: int = 2**24):
         super().__init__()
         if covariance not in COVARIANCES:
@@ -231,8 +231,9 @@ def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs
     degree one and two whose coefficients depend only on the Gaussian.  So every slot is
     ``sum_m phi_m(y) (G @ W_m)`` with monomials ``phi_m`` of ``[y, 1]`` and ``W_m = c_im f_i``: one
     exponential and one matrix product ``(C, N) x (N, M k)`` for all slots, and the same in the
-    backward pass.  Diagonal covariances need fewer monomials per slot (``_slot_monomials``).  The expansion cancels terms of size ``|P|`` to results of size ``|P|^(1/2)``
-    per derivative: float32 keeps about ``1e-7 |P|`` relative accuracy (``1e-5`` at sigma ``0.1``).
+    backward pass.  Diagonal covariances need fewer monomials per slot (``_slot_monomials``).
+    The expansion cancels terms of size ``|P|`` to results of size ``|P|^(1/2)`` per derivative:
+    float32 keeps about ``1e-7 |P|`` relative accuracy (``1e-5`` at sigma ``0.1``).
     """
     yh = _with_one((points - shift) / scale)
     precision = _precision(factor, covariance)

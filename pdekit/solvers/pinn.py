@@ -20,7 +20,7 @@ import torch
 from ..derivatives import coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets, strong_residual
 from .. import math as pm
 from ..derivatives.jet import Jet
-from ..problem import Dirichlet, Initial, Neumann, Periodic, Problem
+from ..problem import Box, Dirichlet, Initial, Interval, Neumann, Periodic, Problem, Rectangle
 from ..problem.equation import flux_rows
 from ..options import with_options
 from ..results import FunctionSolution
@@ -143,12 +143,10 @@ def initial_value_transform(problem: Problem) -> OutputTransform:
 
 
 def zero_dirichlet_transform(problem: Problem) -> OutputTransform:
-    """``u = prod_a (x_a - lo_a)(hi_a - x_a) / h_a^2 * net`` for a steady problem on an interval,
-    rectangle or box whose every side carries ``u = 0``: the boundary conditions hold exactly,
-    and only the residual is trained."""
-    from ..problem.geometry import _AxisBox
-
-    if problem.is_evolution or not isinstance(problem.geometry, _AxisBox):
+    """``u = prod_a (1 - ((x_a - c_a) / h_a)^2) * net`` (centre ``c``, half-width ``h``) for a steady
+    problem on an interval, rectangle or box whose every side carries ``u = 0``: the boundary
+    conditions hold exactly, and only the residual is trained."""
+    if problem.is_evolution or not isinstance(problem.geometry, (Interval, Rectangle, Box)):
         raise ValueError("zero_dirichlet_transform needs a steady problem on an Interval, Rectangle or Box, got "
                          f"{'an evolution problem' if problem.is_evolution else type(problem.geometry).__name__}")
     boundary = problem.geometry.sample_boundary(64 * problem.dim, "sobol", 0)
@@ -158,7 +156,8 @@ def zero_dirichlet_transform(problem: Problem) -> OutputTransform:
     centre = [float(lo + hi) / 2 for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
     half = [float(hi - lo) / 2 for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
 
-    def unit(a, x):  # the coordinate mapped to [-1, 1], without no-op shifts and scalings
+    def unit(a, x):  # the coordinate mapped to [-1, 1]; no-op shifts and scalings are left out, as
+        # torch 2.13's inductor miscompiles the backward of `(x - 0.0) ** 2` jets (CppCompileError)
         u = x[a] - centre[a] if centre[a] else x[a]
         return u / half[a] if half[a] != 1 else u
 

@@ -388,7 +388,6 @@ class CompiledOrEager:
                 self.compiled = False
         return self.eager(*args)
 
-
     def _probe_backward(self, out):
         """One backward pass of a first compiled result, kept out of the gradients (a failing
         backward compile then falls back to eager here, not in the caller's ``backward()``)."""
