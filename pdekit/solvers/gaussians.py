@@ -250,12 +250,9 @@ def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs
     forms += [linear[:, a, :, None] * linear[:, b, None, :] - precision[:, a, b, None, None] * torch.outer(one, one)
               for a, b in pairs]
     slots = _slot_monomials(dims, pairs, covariance, True)
-    # selections as 0/1 matrices (products, not gathers: torch.compile's CPU backward miscompiles the gathers)
-    select = torch.eye((dims + 1) * (dims + 2) // 2, dtype=yh.dtype, device=yh.device)
-    picks = [select[:, used] for used in slots]
-    coefficients = torch.cat([_quadratic(form) @ pick for form, pick in zip(forms, picks)], dim=1)
+    coefficients = torch.cat([_quadratic(form)[:, used] for form, used in zip(forms, slots)], dim=1)
     sums = gauss @ (coefficients[:, :, None] * features[:, None]).reshape(n, -1)  # (C, M k): every slot at once
-    terms = (_monomials(yh) @ torch.cat(picks, dim=1))[:, :, None] * sums.reshape(yh.shape[0], -1, k)
+    terms = _monomials(yh)[:, [q for used in slots for q in used], None] * sums.reshape(yh.shape[0], -1, k)
     out = torch.stack([part.sum(1) for part in terms.split([len(used) for used in slots], dim=1)]).permute(2, 0, 1)
     return out * _derivative_scales(scale, pairs)[None, :, None]
 
