@@ -361,3 +361,36 @@ def test_initial_value_transform_holds_the_initial_value_and_rate_exactly(case):
 def test_initial_value_transform_refuses_steady_problems():
     with pytest.raises(ValueError, match="evolution"):
         initial_value_transform(get_case("helmholtz2d"))
+
+
+@pytest.mark.parametrize("derivatives", ["forward", "autograd"])
+def test_causal_weighting_weights_each_time_slab_by_the_residual_before_it(derivatives):
+    problem = get_case("allen_cahn1d")  # t in [0, 1]
+    model, losses, batches = PINN(causal_tol=3.0, causal_chunks=4, n_interior=400, dtype="float64",
+                                  derivatives=derivatives).build(problem)
+    batch = batches(0)
+    interior = batch["points"][batch["slices"]["interior"]]
+    square = strong_residual(problem, losses.values, interior).detach()[:, 0].square().numpy()
+    slab = np.minimum((interior[:, 1].numpy() * 4).astype(int), 3)
+    slab_loss = np.array([square[slab == i].mean() for i in range(4)])
+    weight = np.exp(-3.0 * np.concatenate([[0.0], np.cumsum(slab_loss)[:-1]]))
+    residual = losses(batch)["residual"]
+    assert residual.item() == pytest.approx(np.mean(weight * slab_loss), rel=1e-10)
+    assert weight[-1] < 0.9 * weight[0]  # the weights differ, so the check above has teeth
+    residual.backward()  # the weights carry no gradient: it is that of the fixed-weight sum
+    causal = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    terms = torch.stack([strong_residual(problem, losses.values, interior[torch.as_tensor(slab == i)])[:, 0]
+                         .square().mean() for i in range(4)])
+    (torch.as_tensor(weight) * terms).mean().backward()
+    for a, p in zip(causal, model.parameters()):
+        assert torch.allclose(a, p.grad, rtol=1e-8, atol=1e-12)
+
+
+def test_causal_weighting_needs_an_evolution_problem_and_valid_settings():
+    with pytest.raises(ValueError, match="helmholtz2d is steady"):
+        PINN(causal_tol=1.0).build(get_case("helmholtz2d"))
+    with pytest.raises(ValueError, match="causal_tol must be >= 0"):
+        PINN(causal_tol=-1.0)
+    with pytest.raises(ValueError, match="causal_chunks >= 1"):
+        PINN(causal_tol=1.0, causal_chunks=0)

@@ -49,6 +49,11 @@ class PINNConfig(TrainingConfig):
             distribution, Wu et al. 2023), every ``resample_every`` steps.
         weight_residual, weight_boundary, weight_initial: loss weights.
         derivatives: ``forward`` (jets, compiles), ``autograd`` (nested), or ``auto``.
+        causal_tol, causal_chunks: causal training of evolution problems (Wang, Sankaran,
+            Perdikaris 2024, "Respecting causality"): the interior points fall into
+            ``causal_chunks`` equal time slabs, and slab ``i``'s mean square residual ``L_i`` is
+            weighted by ``exp(-causal_tol * sum_{j<i} L_j)`` (no gradient through the weight),
+            so later times train only once earlier ones are resolved.  ``0``: off.
     """
 
     model: str = "mlp"
@@ -67,9 +72,14 @@ class PINNConfig(TrainingConfig):
     weight_boundary: float = 1.0
     weight_initial: float = 1.0
     derivatives: str = "auto"
+    causal_tol: float = 0.0
+    causal_chunks: int = 32
 
     def __post_init__(self):
         super().__post_init__()
+        if self.causal_tol < 0 or self.causal_chunks < 1:
+            raise ValueError(f"causal_tol must be >= 0 (0: off) and causal_chunks >= 1, got causal_tol="
+                             f"{self.causal_tol}, causal_chunks={self.causal_chunks}")
         if self.resample not in RESAMPLING:
             raise ValueError(f"unknown resampling {self.resample!r}; valid choices: {', '.join(RESAMPLING)}")
         if self.derivatives not in DERIVATIVES:
@@ -175,6 +185,9 @@ class _Losses:
 
     def __init__(self, problem: Problem, model, config: PINNConfig, transform: OutputTransform | None):
         self.problem, self.model, self.transform = problem, model, transform
+        if config.causal_tol and not problem.is_evolution:
+            raise ValueError(f"causal_tol weights the residual along time; {problem.name} is steady (use 0)")
+        self.causal_tol, self.causal_chunks = config.causal_tol, config.causal_chunks
         enforced = transform.enforces if transform else ()
         self.active = {
             "dirichlet": bool(problem.conditions_of(Dirichlet)) and "dirichlet" not in enforced,
@@ -229,7 +242,7 @@ class _Losses:
     def _forward_terms(self, batch):
         points, s = batch["points"], batch["slices"]
         interior = points[s["interior"]]
-        terms = {"residual": residual_from_jets(self.problem, self.jets(interior), interior).square().mean()}
+        terms = {"residual": self._residual_loss(residual_from_jets(self.problem, self.jets(interior), interior), interior)}
         rest = points[s["interior"].stop :]  # condition points: values, and gradients only where needed
         shift = s["interior"].stop
         local = lambda name: slice(s[name].start - shift, s[name].stop - shift)  # noqa: E731
@@ -245,12 +258,27 @@ class _Losses:
         points = batch["points"].detach().requires_grad_(True)
         s = batch["slices"]
         u = self.values(points)
-        terms = {"residual": strong_residual(self.problem, self.values, points[s["interior"]]).square().mean()}
+        interior = points[s["interior"]]
+        terms = {"residual": self._residual_loss(strong_residual(self.problem, self.values, interior), interior)}
         grads = None
         if self.active["neumann"] or self.active["initial_rate"]:
             grads = torch.stack([torch.autograd.grad(u[:, c].sum(), points, create_graph=True)[0]
                                  for c in range(u.shape[1])], dim=1)
         return self._condition_terms(terms, batch, lambda name: u[s[name]], lambda name: grads[s[name]])
+
+    def _residual_loss(self, residual, points):
+        """Mean square residual, or its causally weighted mean over time slabs (``causal_tol``)."""
+        square = residual.square().mean(dim=1)  # (N, n) -> (N,): plain mean unchanged
+        if not self.causal_tol:
+            return square.mean()
+        t0, t1 = self.problem.time.t0, self.problem.time.t1
+        m = self.causal_chunks
+        slab = ((points[:, -1].detach() - t0) * (m / (t1 - t0))).long().clamp(0, m - 1)
+        sums = torch.zeros(m, dtype=square.dtype, device=square.device).index_add(0, slab, square)
+        counts = torch.zeros_like(sums).index_add(0, slab, torch.ones_like(square))
+        slab_loss = sums / counts.clamp(min=1)
+        before = torch.cumsum(slab_loss.detach(), 0) - slab_loss.detach()
+        return (torch.exp(-self.causal_tol * before) * slab_loss).mean()
 
     def _condition_terms(self, terms, batch, value, gradient):
         problem, s, targets = self.problem, batch["slices"], batch["targets"]
