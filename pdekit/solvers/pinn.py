@@ -242,7 +242,8 @@ class _Losses:
     def _forward_terms(self, batch):
         points, s = batch["points"], batch["slices"]
         interior = points[s["interior"]]
-        terms = {"residual": self._residual_loss(residual_from_jets(self.problem, self.jets(interior), interior), interior)}
+        residual = residual_from_jets(self.problem, self.jets(interior), interior)
+        terms = {"residual": self._residual_loss(residual, interior)}
         rest = points[s["interior"].stop :]  # condition points: values, and gradients only where needed
         shift = s["interior"].stop
         local = lambda name: slice(s[name].start - shift, s[name].stop - shift)  # noqa: E731
