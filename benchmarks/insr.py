@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from pdekit import get_case
+from pdekit.atomic import write_json
 from pdekit.solvers.insr import INSR
 from pdekit.solvers.upwind import upwind_advection
 
@@ -201,8 +202,7 @@ def main(argv=None):
     for goal, met in goals.items():
         print(f"goal {'met' if met else 'NOT met'}: {goal}")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2))
+        write_json(out, result)
         print(f"-> {out}")
 
 

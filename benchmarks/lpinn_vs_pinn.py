@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import torch
 
 from pdekit import FunctionSolution, compare, get_case
+from pdekit.atomic import write_json
 from pdekit.problem import TimeInterval
 from pdekit.solvers import LPINN, PINN
 
@@ -112,9 +112,8 @@ def main(argv=None):
         fenics = f"{row['rel_l2_fenics']:.2e}" if "rel_l2_fenics" in row else "-"
         print(f"{row['case']:<38} {row['solver']:<32} {row['parameters']:>6} {row['steps']:>6} {row['seconds']:>6.1f} "
               f"{exact:>9} {fenics:>9}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"machine": machine, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                               "settings": vars(args), "rows": rows}, indent=2))
+    write_json(OUT, {"machine": machine, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                               "settings": vars(args), "rows": rows})
     print(f"-> {OUT}")
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from pdekit import anchors, get_case, load
+from pdekit.atomic import write_json
 from pdekit.results import grid_points
 from pdekit.solvers import PIG, PINN, initial_dirichlet_transform, zero_dirichlet_transform
 
@@ -227,7 +228,7 @@ def main(argv=None):
     if args.contender:
         name, solver, scale, seed, out = args.contender
         row = run_contender(name, solver, float(scale), int(seed))
-        Path(out).write_text(json.dumps(row))
+        write_json(out, row)
         return
     if args.scaling:
         save({"scaling": run_scaling()})
@@ -250,8 +251,7 @@ def save(section: dict):
     result["device"] = device_name()
     for key, value in section.items():
         result[key] = {**result.get(key, {}), **value} if isinstance(value, dict) else value
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2))
+    write_json(OUT, result)
     print(f"-> {OUT}", flush=True)
 
 

@@ -13,7 +13,6 @@ Prints a table and writes benchmarks/results/pinn_vs_deepxde.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -25,6 +24,7 @@ import torch
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
 from pdekit import anchors, compare, get_case  # noqa: E402
+from pdekit.atomic import write_json  # noqa: E402
 from pdekit.solvers.pinn import PINN, initial_dirichlet_transform  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "pinn_vs_deepxde.json"
@@ -122,8 +122,7 @@ def main(argv=None):
         result["recipe"] = run_recipe(device, args.seed)
         for name, row in result["recipe"].items():
             print(f"full recipe {name}: rel L2 {row['rel_l2']:.3e} in {row['seconds']:.0f} s")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2))
+    write_json(OUT, result)
     print(f"-> {OUT}")
 
 

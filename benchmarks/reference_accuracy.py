@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pdekit import FunctionSolution, TimeInterval, anchors, compare, get_case, reference
+from pdekit.atomic import write_json
 
 OUT = Path(__file__).parent / "results" / "reference_accuracy.json"
 
@@ -70,9 +70,8 @@ def main():
         shown = {k: (f"{v:.3g}" if isinstance(v, float) else [f"{e:.2e}" for e in v] if isinstance(v, list) else v)
                  for k, v in row.items() if k != "settings"}
         print(f"{name:<58} {shown}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "device": "cpu",
-                               "checks": rows}, indent=2))
+    write_json(OUT, {"machine": platform.processor() or platform.machine(), "device": "cpu",
+                               "checks": rows})
     print(f"-> {OUT}")
 
 

@@ -12,10 +12,10 @@ the command line override it.  Results name their data variables after the field
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from .atomic import write_json
 from .pde_cases import CASES, get_case, list_cases
 
 __all__ = ["main", "SOLVERS"]
@@ -120,8 +120,7 @@ def _compare(args):
         print(f"figure -> {args.figure}")
     if args.json:
         metrics = {name: float(value) for name, value in result.metrics.items() if value.ndim == 0}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # as for --figure and --out
-        Path(args.json).write_text(json.dumps(metrics, indent=2))
+        write_json(args.json, metrics)
     return 0
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
-import os
 import platform
 import sys
-import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
+
+from .atomic import atomic_write
 
 __all__ = ["Solution", "FunctionSolution", "GridSolution", "load", "save_dataset", "default_grid", "versions"]
 
@@ -186,22 +186,8 @@ class GridSolution(Solution):
 
 
 def save_dataset(dataset: xr.Dataset, path) -> Path:
-    """Write ``dataset`` as netCDF4/HDF5 to a temporary file beside ``path``, then rename it.
-
-    An interrupted write leaves no file at ``path`` (and no temporary file behind).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # created like any new file (mode 0o666 less the umask; mkstemp would make it 0o600), exclusively
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        dataset.to_netcdf(temporary, engine="h5netcdf", invalid_netcdf=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``dataset`` as netCDF4/HDF5 to ``path``, atomically (an interrupted write leaves no file)."""
+    return atomic_write(path, lambda temporary: dataset.to_netcdf(temporary, engine="h5netcdf", invalid_netcdf=False))
 
 
 def load(path) -> GridSolution:
