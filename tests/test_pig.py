@@ -70,6 +70,23 @@ def test_pig_residual_from_forward_jets_matches_nested_autograd(name):
 
 
 @pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_hand_written_backward_of_the_jets_matches_finite_differences(covariance):
+    """The jets' Gaussian sums have their own backward (``_GaussianSums``): gradients with respect
+    to the points, means, precision factors and features are checked against finite differences."""
+    from pdekit.solvers.gaussians import _dense_jets
+
+    model = embedding(3, covariance)
+    points = (torch.rand(12, 3, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    pairs = ((0, 0), (0, 2), (2, 2))
+
+    def jets(points, means, factor, features):
+        return _dense_jets(points, means, factor, features, model.shift, model.scale, covariance, pairs, True)
+
+    inputs = (points, model.means, model.precision_factor, model.features)
+    assert torch.autograd.gradcheck(jets, inputs, eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
 def test_chunked_evaluation_agrees_with_one_chunk_values_and_gradients(covariance, monkeypatch):
     from pdekit.solvers import gaussians
 

@@ -10,8 +10,8 @@ the MLP on top goes through the usual forward propagation: no nested autograd an
 
 Memory and time: by default every Gaussian contributes at every point (exact).  The exponent
 and every derivative slot are polynomials in the inputs with per-Gaussian coefficients, so the
-whole stack is one exponential and two matrix products per chunk of points (``_dense_jets``);
-each chunk runs under activation checkpointing (recomputed in the backward pass), so no
+whole stack is one exponential and two matrix products per chunk of points (``_dense_jets``),
+with a hand-written backward of three more (``_GaussianSums``); each chunk runs under activation checkpointing (recomputed in the backward pass), so no
 ``N x points`` tensor is held for the whole batch; ``chunk_elements`` bounds the transient per
 chunk.  With ``neighbours=K`` each point sees only its ``K`` Gaussians of largest value (chosen
 without gradient): ``K x points`` work and memory instead of ``N x points``, exact up to the
@@ -185,9 +185,10 @@ def _quadratic(form):
 
 
 def _monomials(yh):
-    """The monomials ``yh_a yh_b`` with ``a <= b``, ``(C, M)``."""
+    """The monomials ``yh_a yh_b`` with ``a <= b``, ``(C, M)``, stored column by column (matrix
+    products with few columns like that layout best)."""
     a, b = torch.triu_indices(yh.shape[1], yh.shape[1], device=yh.device)
-    return yh[:, a] * yh[:, b]
+    return (yh.T[a] * yh.T[b]).T
 
 
 def _slot_monomials(dims, pairs, covariance, derivatives):
@@ -214,13 +215,50 @@ def _slot_monomials(dims, pairs, covariance, derivatives):
     return slots
 
 
-def _exponents(yh, means, precision):
-    """``-(y - mu_i)^T P_i (y - mu_i) / 2`` for every point and Gaussian, ``(C, N)``: one matrix
-    product of the points' quadratic monomials with each Gaussian's coefficients."""
+def _exponent_coefficients(means, precision):
+    """Each Gaussian's exponent ``-(y - mu_i)^T P_i (y - mu_i) / 2`` as coefficients ``(N, M)`` of
+    the monomials of ``[y, 1]`` (:func:`_monomials`)."""
     pm = (precision @ means[..., None])[..., 0]
     form = torch.cat([torch.cat([precision, -pm[..., None]], dim=2),
                       torch.cat([-pm[:, None], (means * pm).sum(1)[:, None, None]], dim=2)], dim=1)
-    return _monomials(yh) @ _quadratic(-0.5 * form).T
+    return _quadratic(-0.5 * form)
+
+
+def _exponents(yh, means, precision):
+    """The exponents for every point and Gaussian, ``(C, N)``: one matrix product."""
+    return _monomials(yh) @ _exponent_coefficients(means, precision).T.contiguous()
+
+
+class _GaussianSums(torch.autograd.Function):
+    """``exp(monomials @ exponents) @ weights``: every Gaussian's value at every point, summed with
+    per-Gaussian weights, ``(C, S)``, with a hand-written backward.
+
+    The ``C x N`` values are made by one matrix product, clamped and exponentiated in place, and
+    are the only ``C x N`` tensor kept for the backward pass, which is three matrix products and
+    one product in place.  Autograd through the same steps keeps the exponents and the clamp's
+    mask besides and makes several more ``C x N`` passes: this is where a PIG step spends its time.
+    The clamp at ``exp(-80)`` keeps subnormals out; its gradient is taken as ``G`` there too
+    (``~1e-35`` instead of ``0``).  Differentiable once, not twice: only the closed-form jets use
+    it (nested autograd goes through :meth:`GaussianEmbedding.embed`).
+    """
+
+    @staticmethod
+    def forward(ctx, monomials, exponents, weights):
+        gauss = (monomials @ exponents).clamp_(min=-80.0).exp_()  # (C, N)
+        ctx.save_for_backward(monomials, exponents, weights, gauss)
+        return gauss @ weights
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        monomials, exponents, weights, gauss = ctx.saved_tensors
+        need_monomials, need_exponents, need_weights = ctx.needs_input_grad
+        grad_weights = gauss.T @ grad if need_weights else None
+        if not (need_monomials or need_exponents):
+            return None, None, grad_weights
+        grad_exponent = (grad @ weights.T).mul_(gauss)  # (C, N): through exp, d exp(e) = exp(e) de
+        return (grad_exponent @ exponents.T if need_monomials else None,
+                monomials.T @ grad_exponent if need_exponents else None, grad_weights)
 
 
 def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs, derivatives):
@@ -230,15 +268,14 @@ def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs
     ``dG_i/dy_a = G_i l_ia`` and ``d2G_i/dy_a dy_b = G_i (l_ia l_ib - P_iab)``: polynomials in ``y`` of
     degree one and two whose coefficients depend only on the Gaussian.  So every slot is
     ``sum_m phi_m(y) (G @ W_m)`` with monomials ``phi_m`` of ``[y, 1]`` and ``W_m = c_im f_i``: one
-    exponential and one matrix product ``(C, N) x (N, M k)`` for all slots, and the same in the
-    backward pass.  Diagonal covariances need fewer monomials per slot (``_slot_monomials``).
+    exponential and one matrix product ``(C, N) x (N, M k)`` for all slots (:class:`_GaussianSums`).  Diagonal covariances need fewer monomials per slot (``_slot_monomials``).
     The expansion cancels terms of size ``|P|`` to results of size ``|P|^(1/2)`` per derivative:
     float32 keeps about ``1e-7 |P|`` relative accuracy (``1e-5`` at sigma ``0.1``).
     """
     yh = _with_one((points - shift) / scale)
     precision = _precision(factor, covariance)
-    gauss = torch.exp(_exponents(yh, means, precision).clamp(min=-80.0))  # (C, N); exp(-80) ~ 0, no subnormals
-    if not derivatives:
+    if not derivatives:  # plain autograd: twice differentiable, for nested autograd through embed()
+        gauss = torch.exp(_exponents(yh, means, precision).clamp(min=-80.0))  # (C, N); exp(-80) ~ 0, no subnormals
         return (gauss @ features).T[:, None]
     n, k = features.shape
     dims = yh.shape[1] - 1
@@ -251,8 +288,11 @@ def _dense_jets(points, means, factor, features, shift, scale, covariance, pairs
               for a, b in pairs]
     slots = _slot_monomials(dims, pairs, covariance, True)
     coefficients = torch.cat([_quadratic(form)[:, used] for form, used in zip(forms, slots)], dim=1)
-    sums = gauss @ (coefficients[:, :, None] * features[:, None]).reshape(n, -1)  # (C, M k): every slot at once
-    terms = _monomials(yh)[:, [q for used in slots for q in used], None] * sums.reshape(yh.shape[0], -1, k)
+    weights = (coefficients[:, :, None] * features[:, None]).reshape(n, -1)
+    monomials = _monomials(yh)
+    exponents = _exponent_coefficients(means, precision).T.contiguous()  # (M, N)
+    sums = _GaussianSums.apply(monomials, exponents, weights)  # (C, M k): every slot at once
+    terms = monomials[:, [q for used in slots for q in used], None] * sums.reshape(yh.shape[0], -1, k)
     out = torch.stack([part.sum(1) for part in terms.split([len(used) for used in slots], dim=1)]).permute(2, 0, 1)
     return out * _derivative_scales(scale, pairs)[None, :, None]
 
