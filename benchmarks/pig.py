@@ -11,9 +11,10 @@ number of Gaussians.
     python benchmarks/pig.py                       # every case, the recipes below
     python benchmarks/pig.py --cases helmholtz_1_4 --scale 0.5   # half the budget
     python benchmarks/pig.py --scaling             # time and memory per step vs N
+    python benchmarks/pig.py --cases klein_gordon --seed 1 --out /tmp/kg_seed1.json   # another seed
 
-Prints a table and writes benchmarks/results/pig.json (sections not run are kept from the
-previous file).  Needs two free cores; nothing else should run meanwhile.
+Prints a table and writes benchmarks/results/pig.json, or ``--out`` (sections not run are kept
+from the previous file).  Needs two free cores; nothing else should run meanwhile.
 """
 
 from __future__ import annotations
@@ -221,6 +222,7 @@ def main(argv=None):
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every case's wall-clock budget")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scaling", action="store_true", help="only measure time and memory per step vs N")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT})")
     parser.add_argument("--contender", nargs=5, metavar=("CASE", "SOLVER", "SCALE", "SEED", "OUT"),
                         help=argparse.SUPPRESS)  # one run, in its own process (see run_case)
     args = parser.parse_args(argv)
@@ -231,13 +233,13 @@ def main(argv=None):
         write_json(out, row)
         return
     if args.scaling:
-        save({"scaling": run_scaling()})
+        save(args.out, {"scaling": run_scaling()})
         return
     for name in args.cases:
-        save({"cases": {name: {**run_case(name, args.scale, args.seed), "scale": args.scale}}})
+        save(args.out, {"cases": {name: {**run_case(name, args.scale, args.seed), "scale": args.scale, "seed": args.seed}}})
     print(f"\n{'case':<17} {'paper PIG':>10} {'goal':>8} {'PIG':>10} {'PINN':>10} {'budget s':>9} "
           f"{'PIG s/it':>9} {'PINN s/it':>9}")
-    for name, row in json.loads(OUT.read_text())["cases"].items():
+    for name, row in json.loads(args.out.read_text())["cases"].items():
         paper = f"{row['paper_pig']:.2e}" if row["paper_pig"] else "-"
         goal = f"{row['goal']:.0e}" if row["goal"] else "-"
         pig, pinn = row["pig"], row["pinn_same_wall_clock"]
@@ -245,14 +247,14 @@ def main(argv=None):
               f"{pig['seconds']:>9.0f} {pig['s_per_adam_step']:>9.4f} {pinn['s_per_adam_step']:>9.4f}")
 
 
-def save(section: dict):
-    """Merge ``section`` into the results file as it is now (cases run separately accumulate)."""
-    result = json.loads(OUT.read_text()) if OUT.exists() else {}
+def save(out: Path, section: dict):
+    """Merge ``section`` into the results file ``out`` as it is now (cases run separately accumulate)."""
+    result = json.loads(out.read_text()) if out.exists() else {}
     result["device"] = device_name()
     for key, value in section.items():
         result[key] = {**result.get(key, {}), **value} if isinstance(value, dict) else value
-    write_json(OUT, result)
-    print(f"-> {OUT}", flush=True)
+    write_json(out, result)
+    print(f"-> {out}", flush=True)
 
 
 if __name__ == "__main__":
