@@ -236,7 +236,7 @@ def main(argv=None):
         save(args.out, {"scaling": run_scaling()})
         return
     for name in args.cases:
-        save(args.out, {"cases": {name: {**run_case(name, args.scale, args.seed), "scale": args.scale, "seed": args.seed}}})
+        save(args.out, {"cases": {name: {**run_case(name, args.scale, args.seed), "scale": args.scale}}})
     print(f"\n{'case':<17} {'paper PIG':>10} {'goal':>8} {'PIG':>10} {'PINN':>10} {'budget s':>9} "
           f"{'PIG s/it':>9} {'PINN s/it':>9}")
     for name, row in json.loads(args.out.read_text())["cases"].items():
