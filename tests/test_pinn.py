@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pdekit import Dirichlet, Equation, Interval, Problem, get_case
+from pdekit import Dirichlet, Equation, Interval, Problem, Rectangle, get_case
 from pdekit import math as pm
 from pdekit.derivatives import (coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets,
                                 strong_residual)
@@ -32,6 +32,24 @@ def test_forward_jets_match_nested_autograd(name, options):
     nested = strong_residual(problem, model, points)
     scale = 1 + nested.abs().max().item()
     assert (forward - nested).abs().max().item() < 1e-12 * scale
+
+
+@pytest.mark.parametrize("flux, pairs", [
+    (lambda u, du, x, t, p: [-du[0], -du[1]], ((0, 0), (1, 1))),  # a Laplacian: no mixed pair
+    (lambda u, du, x, t, p: [-(du[0] + 0.5 * u * du[1]), -(0.3 * du[0] + du[1])], ((0, 0), (0, 1), (1, 1))),
+    (lambda u, du, x, t, p: [-x[1] * du[1], x[0] * u], ((0, 1),)),  # only d/dx of u_y
+    (lambda u, du, x, t, p: [u, u * u], ()),  # first order: no second derivative
+])
+def test_only_the_pairs_the_flux_needs_and_the_residual_still_matches_autograd(flux, pairs):
+    problem = Problem(name="anisotropic", geometry=Rectangle((0, 0), (1, 2)),
+                      equation=Equation(flux=flux, source=lambda u, du, x, t, p: pm.sin(x[0]) * x[1]),
+                      conditions=[Dirichlet(0.0)])
+    assert required_pairs(problem) == pairs
+    model = float64_model(problem, width=12, depth=2)
+    points = torch.as_tensor(problem.sample_interior(40, seed=3))
+    forward = residual_from_jets(problem, output_jets(network_jets(model.ops(), points, pairs), pairs), points)
+    nested = strong_residual(problem, model, points)
+    assert (forward - nested).abs().max().item() < 1e-12 * (1 + nested.abs().max().item())
 
 
 def test_forward_jets_through_a_hard_constraint_match_autograd():

@@ -29,12 +29,49 @@ _ACTIVATIONS = {
 
 
 def required_pairs(problem) -> tuple[tuple[int, int], ...]:
-    """Second-derivative index pairs the problem's residual needs (time is index ``d``)."""
+    """Second-derivative index pairs the problem's residual needs (time is index ``d``).
+
+    The flux's divergence needs ``(k, j)`` only where flux component ``j`` depends on
+    ``du/dx_k``, so a Laplacian needs no mixed pairs; see :func:`_flux_pairs`.
+    """
     d = problem.dim
-    pairs = [(k, j) for k in range(d) for j in range(k, d)] if problem.equation.flux is not None else []
+    pairs = _flux_pairs(problem) if problem.equation.flux is not None else []
     if problem.is_evolution and problem.equation.second_time_coefficient:
         pairs.append((d, d))
     return tuple(pairs)
+
+
+def _flux_pairs(problem, samples: int = 16) -> list[tuple[int, int]]:
+    """The spatial pairs ``(k, j)`` for which some flux component ``j`` (or ``k``) depends on
+    ``du/dx_k`` (or ``du/dx_j``).
+
+    The flux is evaluated as in :func:`flux_divergence`, on first-order jets at random values whose
+    only derivatives are those with respect to the gradient entries, so a nonzero derivative is
+    a dependence (a NaN one counts too: keeping a pair is always safe).
+    """
+    d, n = problem.dim, problem.n_components
+    dims = n * d
+    generator = torch.Generator().manual_seed(0)
+
+    def uniform(lo, hi):
+        return lo + (hi - lo) * torch.rand(samples, generator=generator, dtype=torch.float64)
+
+    def constant(value):
+        return Jet(value, torch.zeros(samples, dims, dtype=torch.float64))
+
+    values = [constant(uniform(-2.0, 2.0)) for _ in range(n)]
+    grads = [[Jet.variable(uniform(-2.0, 2.0), c * d + k, dims, second_order=False) for k in range(d)]
+             for c in range(n)]
+    x = [constant(uniform(lo, hi)) for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
+    t = uniform(problem.time.t0, problem.time.t1) if problem.is_evolution else None
+    flux = problem.equation.flux(values[0] if n == 1 else values, grads[0] if n == 1 else grads, x, t, problem.p)
+    needed = set()
+    for row in flux_rows(flux, n, d):
+        for j, component in enumerate(row):
+            if isinstance(component, Jet):
+                depends = (component.grad != 0).any(dim=0).reshape(n, d).any(dim=0)
+                needed.update((min(k, j), max(k, j)) for k in range(d) if depends[k])
+    return [(k, j) for k in range(d) for j in range(k, d) if (k, j) in needed]
 
 
 def _activate(stack, name, dims, pairs):
@@ -134,12 +171,17 @@ def coordinate_jets(points: torch.Tensor, pairs=()) -> list[Jet]:
 
 
 def _spatial_first_order(u: Jet, d: int) -> tuple[Jet, list[Jet]]:
-    """``u`` and its spatial gradient components as first-order jets over space."""
+    """``u`` and its spatial gradient components as first-order jets over space.
+
+    A pair the jet does not hold is one the flux does not need (:func:`required_pairs`): zero.
+    """
     index = {p: k for k, p in enumerate(u.pairs)}
     value = Jet(u.value, u.grad[:, :d])
+    zero = torch.zeros_like(u.value)
     grads = []
     for k in range(d):
-        column = [u.hess[:, index[(min(k, j), max(k, j))]] for j in range(d)]
+        pairs = [(min(k, j), max(k, j)) for j in range(d)]
+        column = [u.hess[:, index[pair]] if pair in index else zero for pair in pairs]
         grads.append(Jet(u.grad[:, k], torch.stack(column, dim=1)))
     return value, grads
 
