@@ -64,9 +64,8 @@ def _flux_pairs(problem, samples: int = 16) -> list[tuple[int, int]]:
              for c in range(n)]
     x = [constant(uniform(lo, hi)) for lo, hi in zip(problem.geometry.lower, problem.geometry.upper)]
     t = uniform(problem.time.t0, problem.time.t1) if problem.is_evolution else None
-    flux = problem.equation.flux(values[0] if n == 1 else values, grads[0] if n == 1 else grads, x, t, problem.p)
     needed = set()
-    for row in flux_rows(flux, n, d):
+    for row in _flux_of_jets(problem, values, grads, x, t):
         for j, component in enumerate(row):
             if isinstance(component, Jet):
                 depends = (component.grad != 0).any(dim=0).reshape(n, d).any(dim=0)
@@ -186,6 +185,14 @@ def _spatial_first_order(u: Jet, d: int) -> tuple[Jet, list[Jet]]:
     return value, grads
 
 
+def _flux_of_jets(problem, values, grads, x, t) -> list[list]:
+    """The flux as ``n`` rows of ``d`` components, from per-component value jets and lists of
+    gradient jets (a single field's passed unwrapped, as flux callables expect)."""
+    n = problem.n_components
+    u, du = (values[0], grads[0]) if n == 1 else (list(values), list(grads))
+    return flux_rows(problem.equation.flux(u, du, x, t, problem.p), n, problem.dim)
+
+
 def flux_divergence(problem, u: list[Jet], x, t) -> list[torch.Tensor]:
     """``div F`` per component from second-order jets of ``u`` over the spatial axes first.
 
@@ -194,12 +201,10 @@ def flux_divergence(problem, u: list[Jet], x, t) -> list[torch.Tensor]:
     spatial jets (so any flux written with :mod:`pdekit.math` works).
     """
     d, n = problem.dim, problem.n_components
-    spatial = [_spatial_first_order(c, d) for c in u]
-    values = spatial[0][0] if n == 1 else [s[0] for s in spatial]
-    grads = spatial[0][1] if n == 1 else [s[1] for s in spatial]
+    values, grads = zip(*[_spatial_first_order(c, d) for c in u])
     x = [Jet.variable(x[j], j, d, second_order=False) for j in range(d)]
     divergence = [torch.zeros_like(u[0].value) for _ in range(n)]
-    for i, row in enumerate(flux_rows(problem.equation.flux(values, grads, x, t, problem.p), n, d)):
+    for i, row in enumerate(_flux_of_jets(problem, values, grads, x, t)):
         for j, component in enumerate(row):
             if isinstance(component, Jet):
                 divergence[i] = divergence[i] + component.grad[:, j]
