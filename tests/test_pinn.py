@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from pdekit import Dirichlet, Equation, Interval, Problem, Rectangle, get_case
+from pdekit import Dirichlet, Equation, Interval, Problem, Rectangle, TimeInterval, get_case
 from pdekit import math as pm
 from pdekit.derivatives import (coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets,
                                 strong_residual)
@@ -403,6 +405,38 @@ def test_causal_weighting_weights_each_time_slab_by_the_residual_before_it(deriv
     (torch.as_tensor(weight) * terms).mean().backward()
     for a, p in zip(causal, model.parameters()):
         assert torch.allclose(a, p.grad, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("derivatives", ["forward", "autograd"])
+def test_time_decay_weights_the_residual_by_exp_of_minus_the_rate_times_time(derivatives):
+    problem = get_case("allen_cahn1d", diffusion=1e-4)
+    problem = dataclasses.replace(problem, time=TimeInterval(0.5, 1.5))  # t0 != 0: the weight starts at 1
+    model, losses, batches = PINN(time_decay=4.0, n_interior=400, dtype="float64",
+                                  derivatives=derivatives).build(problem)
+    batch = batches(0)
+    interior = batch["points"][batch["slices"]["interior"]]
+    residual = strong_residual(problem, losses.values, interior)[:, 0]
+    square = residual.detach().square().numpy()
+    weight = np.exp(-4.0 * (interior[:, 1].numpy() - 0.5))
+    loss = losses(batch)["residual"]
+    assert loss.item() == pytest.approx(np.sum(weight * square) / np.sum(weight), rel=1e-10)
+    assert abs(loss.item() - square.mean()) > 0.05 * square.mean()  # the weights change it: the check has teeth
+    loss.backward()  # the weights are fixed numbers: the gradient is that of the weighted mean
+    decayed = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    w = torch.as_tensor(weight)
+    ((w * strong_residual(problem, losses.values, interior)[:, 0].square()).sum() / w.sum()).backward()
+    for a, p in zip(decayed, model.parameters()):
+        assert torch.allclose(a, p.grad, rtol=1e-8, atol=1e-12)
+
+
+def test_time_decay_needs_an_evolution_problem_and_excludes_causal_weighting():
+    with pytest.raises(ValueError, match="time_decay weights the residual along time; helmholtz2d is steady"):
+        PINN(time_decay=1.0).build(get_case("helmholtz2d"))
+    with pytest.raises(ValueError, match="time_decay must be >= 0"):
+        PINN(time_decay=-1.0)
+    with pytest.raises(ValueError, match="set one of them"):
+        PINN(time_decay=1.0, causal_tol=1.0)
 
 
 def test_causal_weighting_needs_an_evolution_problem_and_valid_settings():

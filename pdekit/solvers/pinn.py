@@ -54,6 +54,11 @@ class PINNConfig(TrainingConfig):
             ``causal_chunks`` equal time slabs, and slab ``i``'s mean square residual ``L_i`` is
             weighted by ``exp(-causal_tol * sum_{j<i} L_j)`` (no gradient through the weight),
             so later times train only once earlier ones are resolved.  ``0``: off.
+        time_decay: a fixed weight ``exp(-time_decay * (t - t0))`` on the residual of evolution
+            problems (weighted mean, so ``0``, off, is the plain mean).  Where errors grow in
+            time, as ``exp(r t)`` away from an unstable state, a residual early on costs
+            ``exp(2 r (T - t))`` more in the L2 error than late: ``time_decay = 2 r`` balances
+            that.  Unlike ``causal_tol`` the objective does not move between L-BFGS iterations.
     """
 
     model: str = "mlp"
@@ -74,12 +79,17 @@ class PINNConfig(TrainingConfig):
     derivatives: str = "auto"
     causal_tol: float = 0.0
     causal_chunks: int = 32
+    time_decay: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
         if self.causal_tol < 0 or self.causal_chunks < 1:
             raise ValueError(f"causal_tol must be >= 0 (0: off) and causal_chunks >= 1, got causal_tol="
                              f"{self.causal_tol}, causal_chunks={self.causal_chunks}")
+        if self.time_decay < 0:
+            raise ValueError(f"time_decay must be >= 0 (0: off), got {self.time_decay}")
+        if self.time_decay and self.causal_tol:
+            raise ValueError("causal_tol and time_decay both weight the residual along time; set one of them")
         if self.resample not in RESAMPLING:
             raise ValueError(f"unknown resampling {self.resample!r}; valid choices: {', '.join(RESAMPLING)}")
         if self.derivatives not in DERIVATIVES:
@@ -185,9 +195,10 @@ class _Losses:
 
     def __init__(self, problem: Problem, model, config: PINNConfig, transform: OutputTransform | None):
         self.problem, self.model, self.transform = problem, model, transform
-        if config.causal_tol and not problem.is_evolution:
-            raise ValueError(f"causal_tol weights the residual along time; {problem.name} is steady (use 0)")
-        self.causal_tol, self.causal_chunks = config.causal_tol, config.causal_chunks
+        for name in ("causal_tol", "time_decay"):
+            if getattr(config, name) and not problem.is_evolution:
+                raise ValueError(f"{name} weights the residual along time; {problem.name} is steady (use 0)")
+        self.causal_tol, self.causal_chunks, self.time_decay = config.causal_tol, config.causal_chunks, config.time_decay
         enforced = transform.enforces if transform else ()
         self.active = {
             "dirichlet": bool(problem.conditions_of(Dirichlet)) and "dirichlet" not in enforced,
@@ -268,8 +279,12 @@ class _Losses:
         return self._condition_terms(terms, batch, lambda name: u[s[name]], lambda name: grads[s[name]])
 
     def _residual_loss(self, residual, points):
-        """Mean square residual, or its causally weighted mean over time slabs (``causal_tol``)."""
+        """Mean square residual, its mean weighted by ``exp(-time_decay (t - t0))``, or its causally
+        weighted mean over time slabs (``causal_tol``)."""
         square = residual.square().mean(dim=1)  # (N, n) -> (N,): plain mean unchanged
+        if self.time_decay:
+            weight = torch.exp(-self.time_decay * (points[:, -1].detach() - self.problem.time.t0))
+            return (weight * square).sum() / weight.sum()
         if not self.causal_tol:
             return square.mean()
         t0, t1 = self.problem.time.t0, self.problem.time.t1
