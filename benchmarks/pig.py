@@ -68,9 +68,9 @@ PIG_RECIPES = {
     # residual is weighted by exp(-10 t) (time_decay = 2 x 5); residual-based adaptive points (RAD)
     "allen_cahn_1e-4": dict(n_gaussians=300, sigma=0.15, n_interior=4000, n_boundary=0, n_initial=0, resample="rad",
                             resample_every=10, time_decay=10.0, adam_steps=100, lbfgs_steps=1000),
-    # diffusion 1e-3: residual-based adaptive points (RAD), renewed every 10 steps (causal training did not help)
-    "allen_cahn_1e-3": dict(n_gaussians=600, sigma=0.08, n_interior=4000, n_boundary=0, n_initial=0, resample="rad",
-                            resample_every=10, adam_steps=100, lbfgs_steps=1000),
+    # diffusion 1e-3: the same reaction, so the same recipe
+    "allen_cahn_1e-3": dict(n_gaussians=300, sigma=0.15, n_interior=4000, n_boundary=0, n_initial=0, resample="rad",
+                            resample_every=10, time_decay=10.0, adam_steps=100, lbfgs_steps=1000),
     # narrower along time (the solution's period is a third of the interval), and fresh points every
     # 20 steps: with fixed points the Gaussians fit them and miss the solution between
     "klein_gordon": dict(n_gaussians=200, sigma=0.5, sigma_time=0.15, feature_scale=1.0, n_interior=8000,
