@@ -21,8 +21,9 @@ from . import math
 from .compare import Comparison, compare, relative_l2
 from .pde_cases import get_case, list_cases
 from .problem import (
-    Box, Dirichlet, Disk, Equation, Field, GaussianRandomField, Initial, Interval, Neumann, Periodic, Polygon,
-    Problem, Rectangle, TimeInterval,
+    ArrayInputs, Box, Dirichlet, Disk, Equation, Field, GaussianRandomField, GridFunction, Initial, Interval, Joint,
+    LogNormal, Neumann, Periodic, Polygon, Problem, Rectangle, Threshold, TimeInterval, UniformParameter,
+    WhittleMaternField,
 )
 from .results import FunctionSolution, GridSolution, Solution, load
 
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "math", "Problem", "Field", "Equation", "Dirichlet", "Neumann", "Periodic", "Initial",
     "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "GaussianRandomField",
+    "WhittleMaternField", "Threshold", "LogNormal", "ArrayInputs", "UniformParameter", "Joint", "GridFunction",
     "Solution", "FunctionSolution", "GridSolution", "load", "compare", "Comparison", "relative_l2",
     "get_case", "list_cases", "reference", "solvers",
 ]

@@ -3,12 +3,16 @@
 from .conditions import Dirichlet, Initial, Neumann, Periodic
 from .equation import Equation
 from .geometry import BoundaryPoints, Box, Disk, Geometry, Interval, Polygon, Rectangle, TimeInterval
-from .inputs import GaussianRandomField
+from .inputs import (
+    ArrayInputs, GaussianRandomField, GridFunction, InputFamily, InputFunction, Joint, LogNormal, SeriesFunction,
+    Threshold, UniformParameter, WhittleMaternField,
+)
 from .problem import Field, Parameters, Problem
 
 __all__ = [
     "Problem", "Field", "Parameters", "Equation",
     "Dirichlet", "Neumann", "Periodic", "Initial",
     "Geometry", "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "BoundaryPoints",
-    "GaussianRandomField",
+    "InputFamily", "InputFunction", "GaussianRandomField", "WhittleMaternField", "Threshold", "LogNormal",
+    "ArrayInputs", "UniformParameter", "Joint", "GridFunction", "SeriesFunction",
 ]

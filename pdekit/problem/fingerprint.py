@@ -8,28 +8,28 @@ import types
 
 import numpy as np
 
-__all__ = ["fingerprint"]
+__all__ = ["fingerprint", "describe"]
 
 
-def _describe(value):
+def describe(value):
     """A JSON-able description that changes whenever the value's behaviour can change."""
     if isinstance(value, types.FunctionType):
         code = value.__code__
         closure = [c.cell_contents for c in value.__closure__ or ()]
-        return {"code": _code(code), "defaults": _describe(value.__defaults__), "closure": _describe(closure)}
+        return {"code": _code(code), "defaults": describe(value.__defaults__), "closure": describe(closure)}
     if isinstance(value, (list, tuple)):
-        return [_describe(v) for v in value]
+        return [describe(v) for v in value]
     if isinstance(value, dict) or hasattr(value, "items") and callable(value.items):
-        return {str(k): _describe(v) for k, v in sorted(value.items())}
+        return {str(k): describe(v) for k, v in sorted(value.items())}
     if isinstance(value, np.ndarray):
         return {"array": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(), "shape": value.shape}
     if isinstance(value, (int, float, str, bool, type(None))):
         return value
     if hasattr(value, "__dataclass_fields__"):
-        return {type(value).__name__: {k: _describe(getattr(value, k)) for k in value.__dataclass_fields__
+        return {type(value).__name__: {k: describe(getattr(value, k)) for k in value.__dataclass_fields__
                                        if not k.startswith("_")}}
     if hasattr(value, "__dict__"):  # private attributes are derived state (and may cycle)
-        return {type(value).__name__: _describe({k: v for k, v in vars(value).items() if not k.startswith("_")})}
+        return {type(value).__name__: describe({k: v for k, v in vars(value).items() if not k.startswith("_")})}
     return repr(value)
 
 
@@ -40,5 +40,5 @@ def _code(code: types.CodeType):
 
 def fingerprint(*values) -> str:
     """A short hex digest of the values (problems, settings dicts, ...)."""
-    text = json.dumps(_describe(list(values)), sort_keys=True, default=repr)
+    text = json.dumps(describe(list(values)), sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,77 +1,630 @@
-"""Random input families: the distributions operator learning samples inputs from.
+"""Random inputs: the distributions operator learning draws a Problem's input functions from.
 
-A family fills one named parameter of a Problem (an initial condition, a source, a
-coefficient) with random functions written in :mod:`pdekit.math`, so each sample evaluates on
-torch, UFL and NumPy like any other part of the problem.
+An *input family* fills named parameters of a Problem (an initial condition, a source, a
+coefficient, a scalar) and draws sample ``i`` from seed ``i`` alone, so any sample can be
+reproduced, resumed or generated on another machine without the others.  The functions it
+draws are :class:`InputFunction` objects: callables ``f(x, t=None, p=None)`` on component-first
+coordinates that evaluate on NumPy arrays, torch tensors (differentiably) and first-order
+derivative jets, so every neural solver uses them like any function written with
+:mod:`pdekit.math`.  The FEniCS reference interpolates them into finite-element functions
+(Lagrange, or DG0 for discontinuous ones), which keeps one compiled form for all samples.
+
+Families:
+    :class:`GaussianRandomField`: squared-exponential covariance, periodic (Fourier series) or
+        not (Karhunen-Loeve on a grid);
+    :class:`WhittleMaternField`: covariance ``sigma^2 (-Laplace + tau^2)^(-alpha)`` with Neumann
+        (cosine series, the FNO Darcy data) or periodic boundaries (the FNO Navier-Stokes data);
+    :class:`Threshold`, :class:`LogNormal`: pointwise maps of another family's fields;
+    :class:`ArrayInputs`: fields given as arrays on a grid;
+    :class:`UniformParameter`: random scalars (uniform or log-uniform);
+    :class:`Joint`: several of the above at once.
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
+import functools
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import math as pm
+__all__ = [
+    "InputFunction", "SeriesFunction", "GridFunction", "MappedFunction",
+    "InputFamily", "GaussianRandomField", "WhittleMaternField", "Threshold", "LogNormal", "ArrayInputs",
+    "UniformParameter", "Joint",
+]
 
-__all__ = ["GaussianRandomField", "FourierSample"]
+
+# -- input functions ---------------------------------------------------------------------------
+def _is_torch(value) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
-@dataclass(frozen=True)
-class FourierSample:
-    """One random function ``f(x, t, p) = sum_k a_k cos(w_k . (x - lower)) + b_k sin(...)``."""
+class _Backend:
+    """The few array operations the input functions need, on NumPy or torch alike."""
+
+    def __init__(self, torch_like: bool, like=None):
+        self.torch = torch_like
+        self.like = like
+
+    @property
+    def lib(self):
+        return sys.modules["torch"] if self.torch else np
+
+    def asarray(self, values):
+        if self.torch:
+            return self.lib.as_tensor(values, dtype=self.like.dtype, device=self.like.device)
+        return np.asarray(values, dtype=float)
+
+    def clip(self, values, low, high):
+        return self.lib.clamp(values, low, high) if self.torch else np.clip(values, low, high)
+
+    def index(self, values):
+        """Integer indices from whole-numbered floats."""
+        return values.long() if self.torch else values.astype(int)
+
+    def where(self, condition, a, b):
+        return self.lib.where(condition, a, b)
+
+
+class InputFunction(ABC):
+    """A random function of space drawn by an input family: ``f(x, t=None, p=None)``.
+
+    ``x`` is component-first (``x[0]`` the first coordinate of all points): a ``(d, N)`` array
+    or tensor, a sequence of ``d`` arrays/tensors, or a sequence of first-order jets (the flux
+    divergence of the forward-derivative engine).  The value does not depend on ``t``.
+    """
 
     lower: tuple
-    frequencies: tuple  # (K, d) angular frequencies
-    cos_coefficients: tuple
-    sin_coefficients: tuple
-    mean: float = 0.0
+    upper: tuple
+
+    #: whether the function jumps (the FEniCS reference then interpolates it into DG0)
+    discontinuous: bool = False
+
+    @property
+    def dim(self) -> int:
+        return len(self.lower)
+
+    @abstractmethod
+    def _evaluate(self, coords: list, backend: _Backend, gradient: bool):
+        """``(value, [d value / d x_j])`` at ``d`` coordinate arrays (the list only if ``gradient``)."""
 
     def __call__(self, x, t=None, p=None):
-        total = self.mean
-        for w, a, b in zip(self.frequencies, self.cos_coefficients, self.sin_coefficients):
-            phase = sum(w[j] * (x[j] - self.lower[j]) for j in range(len(w)))
-            total = total + a * pm.cos(phase) + b * pm.sin(phase)
-        return total
+        coords = [x[j] for j in range(self.dim)]
+        if any(getattr(c, "is_jet", False) for c in coords):
+            return self._on_jets(coords)
+        if any(hasattr(c, "ufl_shape") for c in coords):
+            raise TypeError("input functions are interpolated by the FEniCS reference, not evaluated on UFL; "
+                            "pass them as Problem parameters (p.name(x)) so the reference can do so")
+        torch_like = next((c for c in coords if _is_torch(c)), None)
+        backend = _Backend(torch_like is not None, torch_like)
+        coords = [backend.asarray(c) for c in coords]
+        value, _ = self._evaluate(coords, backend, gradient=False)
+        return value
+
+    def _on_jets(self, coords):
+        from ..derivatives.jet import Jet
+
+        if any(c.hess is not None for c in coords):
+            raise ValueError("input functions support first-order derivative jets only (the flux divergence); "
+                             "evaluate them in the source or on plain coordinates where second derivatives are needed")
+        like = coords[0].value
+        value, grads = self._evaluate([c.value for c in coords], _Backend(True, like), gradient=True)
+        total = sum(g[:, None] * c.grad for g, c in zip(grads, coords))
+        return Jet(value, total)
+
+    def cumulative_integral(self, x) -> np.ndarray:
+        """``int_lower^x f(s) ds`` at the points ``x`` ``(N,)`` of a 1D function (NumPy).
+
+        Composite Gauss-Legendre (64 panels of 8 nodes from ``lower`` to each point): exact to
+        rounding for the smooth series; grid functions integrate their interpolant exactly.
+        """
+        self._check_1d()
+        x = np.asarray(x, dtype=float)
+        nodes, weights = np.polynomial.legendre.leggauss(8)
+        edges = np.linspace(0.0, 1.0, 65)
+        unit = ((edges[:-1, None] + edges[1:, None]) / 2 + np.outer(np.diff(edges), nodes) / 2).ravel()
+        unit_weights = np.outer(np.diff(edges), weights).ravel() / 2
+        span = x - self.lower[0]
+        values = self(self.lower[0] + np.multiply.outer(span, unit).reshape(1, -1)).reshape(len(x), -1)
+        return span * (values @ unit_weights)
+
+    def _check_1d(self):
+        if self.dim != 1:
+            raise ValueError(f"cumulative_integral is defined for functions of one variable; this one has {self.dim}")
+
+    def on_grid(self, coords: dict) -> np.ndarray:
+        """Values on the tensor grid of ``coords`` (``x``, ``y``, ``z`` arrays), shape ``(n_x, [n_y, [n_z]])``."""
+        axes = [np.asarray(coords[name], dtype=float) for name in ("x", "y", "z")[: self.dim]]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.asarray(self(np.stack([m.ravel() for m in mesh]))).reshape(mesh[0].shape)
+
+
+def _series_basis(kind: str, s, count: int, length: float, backend: _Backend, derivative: bool):
+    """Basis functions of one axis at unit coordinates ``s`` as an ``(N, count)`` array, and their
+    ``d/dx`` where asked; with the Laplacian eigenvalues of each (``(count,)`` NumPy).
+
+    ``cos``: ``cos(pi k s)``, ``k = 0..count-1`` (Neumann); ``sin``: ``sin(pi (k+1) s)`` (Dirichlet);
+    ``fourier``: ``1, cos(2 pi s), sin(2 pi s), cos(4 pi s), ...`` (periodic).
+    """
+    lib = backend.lib
+    index = np.arange(count)
+    if kind == "cos":
+        frequency, phase = np.pi * index, np.zeros(count)
+    elif kind == "sin":
+        frequency, phase = np.pi * (index + 1), np.full(count, -np.pi / 2)
+    else:  # fourier: cos for odd index, sin for even index > 0
+        frequency = 2 * np.pi * ((index + 1) // 2)
+        phase = np.where((index > 0) & (index % 2 == 0), -np.pi / 2, 0.0)
+    w, shift = backend.asarray(frequency), backend.asarray(phase)
+    angle = s[:, None] * w + shift  # cos(angle): sin(a) = cos(a - pi/2)
+    values = lib.cos(angle)
+    slopes = -lib.sin(angle) * (w / length) if derivative else None
+    return values, slopes, (frequency / length) ** 2
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesFunction(InputFunction):
+    """``mean + sum_k c_k prod_j phi_{k_j}(x_j)``: a separable trigonometric series on a box.
+
+    Args:
+        lower, upper: the box.
+        bases: per axis ``"cos"`` (Neumann), ``"sin"`` (Dirichlet) or ``"fourier"`` (periodic); see
+            :func:`_series_basis` for the ordering of the basis functions.
+        coefficients: ``(K_1, ..., K_d)`` array of ``c_k``.
+        mean: constant added.
+    """
+
+    lower: tuple
+    upper: tuple
+    bases: tuple
+    coefficients: np.ndarray = field(repr=False)
+    mean: float = 0.0
+
+    def _evaluate(self, coords, backend, gradient):
+        d = self.dim
+        spans = [u - lo for lo, u in zip(self.lower, self.upper)]
+        tables = [_series_basis(self.bases[j], (coords[j] - self.lower[j]) / spans[j], self.coefficients.shape[j],
+                                spans[j], backend, gradient) for j in range(d)]
+        c = backend.asarray(self.coefficients)
+
+        def contract(factors):  # sum_k c_k prod_j factors[j][n, k_j]
+            if d == 1:
+                return factors[0] @ c
+            if d == 2:
+                return ((factors[0] @ c) * factors[1]).sum(-1)
+            return backend.lib.einsum("na,abc,nb,nc->n", factors[0], c, factors[1], factors[2])
+
+        values = [table[0] for table in tables]
+        value = contract(values) + self.mean
+        if not gradient:
+            return value, None
+        grads = [contract(values[:j] + [tables[j][1]] + values[j + 1:]) for j in range(d)]
+        return value, grads
+
+
+@dataclass(frozen=True, eq=False)
+class GridFunction(InputFunction):
+    """Values on a regular grid over a box, interpolated multilinearly (``"linear"``) or as
+    piecewise constants around the nodes (``"nearest"``, a discontinuous input).
+
+    Args:
+        lower, upper: the box the grid spans (its first and last nodes).
+        values: ``(n_1, ..., n_d)`` array of nodal values, ``n_j >= 2``.
+        method: ``"linear"`` or ``"nearest"``.
+
+    Outside the box the values of the nearest boundary cell are extended.
+    """
+
+    lower: tuple
+    upper: tuple
+    values: np.ndarray = field(repr=False)
+    method: str = "linear"
+
+    def __post_init__(self):
+        values = np.asarray(self.values, dtype=float)
+        if values.ndim != len(self.lower) or min(values.shape) < 2:
+            raise ValueError(f"GridFunction values must have one axis of at least 2 nodes per dimension "
+                             f"({len(self.lower)}), got shape {values.shape}")
+        if self.method not in ("linear", "nearest"):
+            raise ValueError(f"unknown GridFunction method {self.method!r}; valid methods: linear, nearest")
+        object.__setattr__(self, "values", values)
+
+    @property
+    def discontinuous(self) -> bool:
+        return self.method == "nearest"
+
+    def _evaluate(self, coords, backend, gradient):
+        lib, d, shape = backend.lib, self.dim, self.values.shape
+        table = backend.asarray(self.values).reshape(-1)
+        strides = [int(np.prod(shape[j + 1:])) for j in range(d)]
+        steps = [(u - lo) / (n - 1) for lo, u, n in zip(self.lower, self.upper, shape)]
+        position = [(coords[j] - self.lower[j]) / steps[j] for j in range(d)]
+        if self.method == "nearest":
+            value = table[sum(backend.index(lib.round(backend.clip(position[j], 0, shape[j] - 1))) * strides[j]
+                              for j in range(d))]
+            return value, [lib.zeros_like(value) for _ in range(d)] if gradient else None
+        cells, fractions = [], []
+        for j in range(d):
+            cell = lib.floor(backend.clip(position[j], 0, shape[j] - 2))
+            cells.append(backend.index(cell))
+            fractions.append(position[j] - cell)
+        value = 0.0
+        grads = [0.0] * d
+        for corner in np.ndindex(*(2,) * d):
+            node = table[sum((cells[j] + corner[j]) * strides[j] for j in range(d))]
+            factors = [fractions[j] if corner[j] else 1 - fractions[j] for j in range(d)]
+            value = value + node * _product(factors)
+            if gradient:
+                for j in range(d):
+                    sign = (1.0 if corner[j] else -1.0) / steps[j]
+                    grads[j] = grads[j] + node * sign * _product(factors[:j] + factors[j + 1:])
+        return value, grads if gradient else None
+
+
+    def cumulative_integral(self, x) -> np.ndarray:
+        """``int_lower^x f(s) ds`` of the interpolant (exact): trapezoids up to the cell, then the part cell."""
+        self._check_1d()
+        x = np.asarray(x, dtype=float)
+        nodes = np.linspace(self.lower[0], self.upper[0], len(self.values))
+        step = nodes[1] - nodes[0]
+        if self.method == "nearest":  # each node's value on [node - h/2, node + h/2], within the box
+            low = np.clip(nodes - step / 2, nodes[0], nodes[-1])
+            high = np.clip(nodes + step / 2, nodes[0], nodes[-1])
+            return np.clip(np.minimum.outer(x, high) - low, 0.0, None) @ self.values
+        cumulative = np.concatenate([[0.0], np.cumsum((self.values[1:] + self.values[:-1]) / 2 * step)])
+        cell = np.clip(np.floor((x - nodes[0]) / step).astype(int), 0, len(nodes) - 2)
+        part = x - nodes[cell]
+        slope = (self.values[cell + 1] - self.values[cell]) / step
+        return cumulative[cell] + part * (self.values[cell] + slope * part / 2)
+
+
+def _product(factors):
+    total = 1.0
+    for factor in factors:
+        total = total * factor
+    return total
+
+
+MAPS = ("threshold", "exp")
+
+
+@dataclass(frozen=True, eq=False)
+class MappedFunction(InputFunction):
+    """A pointwise map of another input function: ``threshold`` (two values) or ``exp``.
+
+    Args:
+        base: the function mapped.
+        kind: ``"threshold"`` (``above`` where ``base >= at``, ``below`` elsewhere) or ``"exp"``.
+    """
+
+    base: InputFunction
+    kind: str
+    at: float = 0.0
+    above: float = 1.0
+    below: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in MAPS:
+            raise ValueError(f"unknown map {self.kind!r}; valid maps: {', '.join(MAPS)}")
+
+    @property
+    def lower(self):
+        return self.base.lower
+
+    @property
+    def upper(self):
+        return self.base.upper
+
+    @property
+    def discontinuous(self) -> bool:
+        return self.kind == "threshold" or self.base.discontinuous
+
+    def _evaluate(self, coords, backend, gradient):
+        value, grads = self.base._evaluate(coords, backend, gradient)
+        if self.kind == "threshold":
+            mapped = backend.where(value >= self.at, backend.asarray(self.above), backend.asarray(self.below))
+            return mapped, [g * 0 for g in grads] if gradient else None
+        mapped = backend.lib.exp(value)
+        return mapped, [mapped * g for g in grads] if gradient else None
+
+
+# -- families ----------------------------------------------------------------------------------
+class InputFamily(ABC):
+    """Draws the random inputs of one sample of a Problem from one seed."""
+
+    @property
+    @abstractmethod
+    def params(self) -> tuple[str, ...]:
+        """The Problem parameters this family fills."""
+
+    @abstractmethod
+    def draw(self, geometry, seed: int) -> dict:
+        """The parameter values of the sample with this seed (a function of the seed alone)."""
 
 
 @dataclass(frozen=True)
-class GaussianRandomField:
-    """A stationary Gaussian random field on a box with squared-exponential covariance.
+class _OneParameter(InputFamily):
+    """A family that fills one parameter."""
 
-    Sampled as a truncated Fourier series that is periodic over the box (so the samples suit
-    periodic problems); the coefficients' variances follow the kernel's spectral density.
+    param: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.param,)
+
+    def draw(self, geometry, seed: int) -> dict:
+        return {self.param: self.draw_value(geometry, np.random.default_rng(seed), seed)}
+
+    @abstractmethod
+    def draw_value(self, geometry, rng: np.random.Generator, seed: int):
+        """One value of the parameter."""
+
+    def sample(self, geometry, n: int, seed: int = 0) -> list:
+        """The values of seeds ``seed, ..., seed + n - 1``."""
+        return [self.draw(geometry, seed + i)[self.param] for i in range(n)]
+
+
+def _box(geometry) -> tuple[tuple, tuple]:
+    return tuple(map(float, geometry.lower)), tuple(map(float, geometry.upper))
+
+
+@dataclass(frozen=True)
+class GaussianRandomField(_OneParameter):
+    """A Gaussian random field with squared-exponential covariance ``sigma^2 exp(-r^2 / (2 l^2))``.
+
+    ``periodic=True``: a truncated Fourier series periodic over the geometry's bounding box
+    whose coefficients' variances follow the kernel's spectral density, so the covariance is
+    the kernel periodised over the box (for periodic problems).  ``periodic=False``: the field
+    on a grid of ``points`` nodes per axis from the kernel's eigendecomposition (Karhunen-Loeve;
+    the kernel is separable, so one decomposition per axis), interpolated linearly in between:
+    the setting of the DeepONet papers (``length_scale`` 0.2 on ``[0, 1]``, 1,000 nodes).
 
     Args:
         param: the Problem parameter each sample fills (e.g. ``"u0"``).
-        length_scale: correlation length ``l`` of ``sigma^2 exp(-r^2 / (2 l^2))``.
+        length_scale: correlation length ``l``.
         variance: ``sigma^2``.
-        modes: highest wave number per axis.
+        modes: highest wave number per axis (periodic).
         mean: constant mean.
+        periodic: Fourier series (``True``) or grid (``False``).
+        points: grid nodes per axis when not periodic (default 1000, 128, 32 in 1, 2, 3 D).
     """
 
-    param: str
     length_scale: float = 0.2
     variance: float = 1.0
     modes: int = 16
     mean: float = 0.0
+    periodic: bool = True
+    points: int | None = None
 
     def __post_init__(self):
         if self.length_scale <= 0 or self.variance < 0 or self.modes < 1:
             raise ValueError("GaussianRandomField needs length_scale > 0, variance >= 0 and modes >= 1")
+        if self.points is not None and self.points < 2:
+            raise ValueError(f"GaussianRandomField needs points >= 2, got {self.points}")
 
-    def sample(self, geometry, n: int, seed: int = 0) -> list[FourierSample]:
-        """``n`` seeded random functions on ``geometry``'s bounding box."""
-        span = geometry.upper - geometry.lower
-        wave_numbers = [k for k in itertools.product(range(-self.modes, self.modes + 1), repeat=geometry.dim)
-                        if k > (0,) * geometry.dim]  # one of each +-k pair
-        omega = 2 * np.pi * np.asarray(wave_numbers, dtype=float) / span
-        weights = np.exp(-0.5 * (omega**2).sum(axis=1) * self.length_scale**2)
-        std = np.sqrt(self.variance * weights / weights.sum())
-        rng = np.random.default_rng(seed)
-        samples = []
-        for _ in range(n):
-            a, b = rng.standard_normal((2, len(omega))) * std
-            samples.append(FourierSample(tuple(geometry.lower.tolist()), tuple(map(tuple, omega.tolist())),
-                                         tuple(a.tolist()), tuple(b.tolist()), self.mean))
-        return samples
+    def draw_value(self, geometry, rng, seed):
+        lower, upper = _box(geometry)
+        spans = np.subtract(upper, lower)
+        if self.periodic:
+            weights = []
+            for span in spans:  # per axis: 1, cos k, sin k, ... with the kernel's spectral weight
+                w = _spectral_weights((np.arange(2 * self.modes + 1) + 1) // 2, span, self.length_scale)
+                weights.append(w / w[::2].sum())  # the variance at a point is the sum over each k once: 1
+            std = np.sqrt(self.variance * functools.reduce(np.multiply.outer, weights))
+            return SeriesFunction(lower, upper, ("fourier",) * len(spans), rng.standard_normal(std.shape) * std,
+                                  self.mean)
+        n = self.points or {1: 1000, 2: 128, 3: 32}[len(spans)]
+        factors = [_kl_factor(n, float(span), self.length_scale) for span in spans]
+        field_ = rng.standard_normal((n,) * len(spans))
+        for axis, factor in enumerate(factors):  # apply each axis' factor along its axis
+            field_ = np.moveaxis(np.tensordot(factor, field_, axes=(1, axis)), 0, axis)
+        return GridFunction(lower, upper, self.mean + np.sqrt(self.variance) * field_, "linear")
+
+    def covariance(self, r) -> np.ndarray:
+        """The covariance at separations ``r`` (``(..., d)``), as the sampler realises it."""
+        r = np.atleast_2d(np.asarray(r, dtype=float))
+        if not self.periodic:
+            return self.variance * np.exp(-0.5 * (r**2).sum(-1) / self.length_scale**2)
+        raise ValueError("the periodic field's covariance depends on the box; use periodic_covariance(r, span)")
+
+    def periodic_covariance(self, r, spans) -> np.ndarray:
+        """The periodic field's covariance at separations ``r`` ``(..., d)`` on a box of ``spans``."""
+        r = np.atleast_2d(np.asarray(r, dtype=float))
+        total = self.variance
+        for j, span in enumerate(np.atleast_1d(spans)):
+            k = np.arange(self.modes + 1)
+            w = _spectral_weights(k, span, self.length_scale)
+            total = total * (np.cos(2 * np.pi * np.multiply.outer(r[..., j], k) / span) @ w) / w.sum()
+        return total
+
+
+def _spectral_weights(k: np.ndarray, span: float, length_scale: float) -> np.ndarray:
+    """The squared-exponential kernel's Fourier weights at wave numbers ``k`` of a period ``span``,
+    doubled for ``k > 0`` (the modes ``k`` and ``-k`` share one cosine and one sine)."""
+    return np.exp(-0.5 * (2 * np.pi * k / span * length_scale) ** 2) * np.where(k > 0, 2.0, 1.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _kl_factor(n: int, span: float, length_scale: float) -> np.ndarray:
+    """``V sqrt(Lambda)`` of the squared-exponential kernel matrix on ``n`` nodes of ``[0, span]``."""
+    x = np.linspace(0.0, span, n)
+    kernel = np.exp(-0.5 * np.subtract.outer(x, x) ** 2 / length_scale**2)
+    eigenvalues, vectors = np.linalg.eigh(kernel)
+    return vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+
+
+BOUNDARIES = {"neumann": "cos", "periodic": "fourier", "dirichlet": "sin"}
+
+
+@dataclass(frozen=True)
+class WhittleMaternField(_OneParameter):
+    """A Gaussian field with covariance operator ``sigma^2 (-Laplace + tau^2)^(-alpha)`` on a box.
+
+    Sampled in the Laplacian's eigenfunctions for the chosen ``boundary`` (orthonormal cosines
+    for ``neumann``, the FNO Darcy data's choice; real Fourier modes for ``periodic``, the FNO
+    Navier-Stokes data's; sines for ``dirichlet``), with the constant mode left out (zero mean,
+    as FNO does) and the series cut at wave number ``modes`` per axis.
+
+    Args:
+        param: the Problem parameter each sample fills.
+        alpha, tau: smoothness and inverse length scale.
+        sigma: amplitude; default ``tau^(alpha - d / 2)`` (FNO's normalisation).
+        boundary: ``"neumann"``, ``"periodic"`` or ``"dirichlet"``.
+        modes: highest wave number per axis.
+        mean: constant mean.
+    """
+
+    alpha: float = 2.0
+    tau: float = 3.0
+    sigma: float | None = None
+    boundary: str = "neumann"
+    modes: int = 64
+    mean: float = 0.0
+
+    def __post_init__(self):
+        if self.boundary not in BOUNDARIES:
+            raise ValueError(f"unknown boundary {self.boundary!r}; valid boundaries: {', '.join(BOUNDARIES)}")
+        if self.alpha <= 0 or self.tau < 0 or self.modes < 1:
+            raise ValueError("WhittleMaternField needs alpha > 0, tau >= 0 and modes >= 1")
+
+    def standard_deviations(self, geometry) -> np.ndarray:
+        """Per basis function, ``sigma (lambda_k + tau^2)^(-alpha / 2)`` times the orthonormalisation."""
+        lower, upper = _box(geometry)
+        spans = np.subtract(upper, lower)
+        kind = BOUNDARIES[self.boundary]
+        count = 2 * self.modes + 1 if kind == "fourier" else self.modes + 1
+        eigen, scale = [], []
+        for span in spans:
+            index = np.arange(count)
+            _, _, eigenvalues = _series_basis(kind, np.zeros(1), count, float(span), _Backend(False), False)
+            eigen.append(eigenvalues)
+            constant = (index == 0) & (kind != "sin")
+            scale.append(np.where(constant, 1.0, np.sqrt(2.0)) / np.sqrt(span))
+        eigenvalues = functools.reduce(np.add.outer, eigen)
+        sigma = self.tau ** (self.alpha - len(spans) / 2) if self.sigma is None else self.sigma
+        std = sigma * functools.reduce(np.multiply.outer, scale) * (eigenvalues + self.tau**2) ** (-self.alpha / 2)
+        if kind != "sin":
+            std[(0,) * len(spans)] = 0.0  # no constant mode: zero mean
+        return std
+
+    def draw_value(self, geometry, rng, seed):
+        lower, upper = _box(geometry)
+        std = self.standard_deviations(geometry)
+        return SeriesFunction(lower, upper, (BOUNDARIES[self.boundary],) * len(lower),
+                              rng.standard_normal(std.shape) * std, self.mean)
+
+
+@dataclass(frozen=True)
+class _Pointwise(InputFamily):
+    """A family whose fields are another family's, mapped pointwise."""
+
+    base: _OneParameter
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.base.params
+
+    @property
+    def param(self) -> str:
+        return self.base.param
+
+    def draw(self, geometry, seed: int) -> dict:
+        return {name: self.map(value) for name, value in self.base.draw(geometry, seed).items()}
+
+    def sample(self, geometry, n: int, seed: int = 0) -> list:
+        return [self.draw(geometry, seed + i)[self.param] for i in range(n)]
+
+    @abstractmethod
+    def map(self, value: InputFunction) -> InputFunction:
+        """The mapped function."""
+
+
+@dataclass(frozen=True)
+class Threshold(_Pointwise):
+    """``above`` where the base field is ``>= at``, ``below`` elsewhere: FNO's piecewise-constant
+    Darcy coefficient (12 and 3 at 0)."""
+
+    at: float = 0.0
+    above: float = 12.0
+    below: float = 3.0
+
+    def map(self, value):
+        return MappedFunction(value, "threshold", self.at, self.above, self.below)
+
+
+@dataclass(frozen=True)
+class LogNormal(_Pointwise):
+    """``exp`` of the base field (a log-normal coefficient)."""
+
+    def map(self, value):
+        return MappedFunction(value, "exp")
+
+
+@dataclass(frozen=True)
+class ArrayInputs(_OneParameter):
+    """Fields given as arrays on a grid: seed ``i`` is ``values[i]``.
+
+    Args:
+        param: the Problem parameter each sample fills.
+        values: ``(M, n_1, ..., n_d)`` nodal values spanning the geometry's bounding box.
+        method: ``"linear"`` (continuous, P1 for the reference) or ``"nearest"`` (piecewise
+            constant, DG0).
+    """
+
+    values: np.ndarray = field(default=None, repr=False)
+    method: str = "linear"
+
+    def draw_value(self, geometry, rng, seed):
+        values = np.asarray(self.values)
+        if not 0 <= seed < len(values):
+            raise ValueError(f"seed {seed} is out of range: ArrayInputs holds {len(values)} arrays (seeds 0 to "
+                             f"{len(values) - 1}); give seed= and n within it")
+        lower, upper = _box(geometry)
+        return GridFunction(lower, upper, values[seed], self.method)
+
+
+@dataclass(frozen=True)
+class UniformParameter(_OneParameter):
+    """A random scalar, uniform in ``[low, high]`` (or in ``log`` space, ``log=True``)."""
+
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+
+    def __post_init__(self):
+        if not self.high > self.low or self.log and self.low <= 0:
+            raise ValueError(f"UniformParameter needs low < high (and low > 0 with log=True), "
+                             f"got low={self.low}, high={self.high}")
+
+    def draw_value(self, geometry, rng, seed):
+        if self.log:
+            return float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+
+class Joint(InputFamily):
+    """Several families drawn together; member ``j`` of sample ``i`` uses a seed derived from ``(i, j)``."""
+
+    def __init__(self, *families: InputFamily):
+        names = [name for family in families for name in family.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"the families of a Joint fill the same parameter twice: {names}")
+        if not families:
+            raise ValueError("Joint needs at least one family")
+        self.families = tuple(families)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(name for family in self.families for name in family.params)
+
+    def draw(self, geometry, seed: int) -> dict:
+        values = {}
+        for j, family in enumerate(self.families):
+            values.update(family.draw(geometry, int(np.random.SeedSequence([seed, j]).generate_state(1)[0])))
+        return values
+
+    def __repr__(self):
+        return f"Joint{self.families!r}"

@@ -15,6 +15,7 @@ import numpy as np
 from .conditions import Dirichlet, Initial, Neumann, Periodic
 from .equation import Equation
 from .geometry import BoundaryPoints, Geometry, TimeInterval, _AxisBox
+from .inputs import InputFamily
 from .sampling import unit_samples
 
 __all__ = ["Field", "Parameters", "Problem"]
@@ -192,11 +193,14 @@ class Problem:
         return dataclasses.replace(self, params={**self.params, **values})
 
     def sample_inputs(self, n: int, seed: int = 0) -> list["Problem"]:
-        """``n`` variants with the input family's parameter set to seeded random samples."""
+        """``n`` variants with the input family's parameters drawn from seeds ``seed, ..., seed + n - 1``."""
+        return [self.sample_input(seed + i) for i in range(n)]
+
+    def sample_input(self, seed: int) -> "Problem":
+        """The variant whose input family's parameters are drawn from ``seed`` (sample ``seed``)."""
         if self.input_family is None:
             raise ValueError(f"problem {self.name!r} has no input_family to sample")
-        samples = self.input_family.sample(self.geometry, n, seed)
-        return [self.with_params(**{self.input_family.param: sample}) for sample in samples]
+        return self.with_params(**self.input_family.draw(self.geometry, seed))
 
     # -- sampling --------------------------------------------------------------------------
     def sample_interior(self, n: int, method: str = "uniform", seed: int = 0) -> np.ndarray:
@@ -278,9 +282,14 @@ class Problem:
         if self.exact is not None:
             _check_signature(self.exact, VALUE_ARGS, "exact solution")
         family = self.input_family
-        if family is not None and getattr(family, "param", None) not in self.params:
-            raise ValueError(f"input_family fills parameter {getattr(family, 'param', None)!r}, which the problem "
-                             f"does not have; its parameters are: {_names(self.params)}")
+        if family is not None:
+            if not isinstance(family, InputFamily):
+                raise ValueError(f"input_family must be a pdekit input family (GaussianRandomField, "
+                                 f"WhittleMaternField, Threshold, ...), got {family!r}")
+            missing = [name for name in family.params if name not in self.params]
+            if missing:
+                raise ValueError(f"input_family fills parameter {missing[0]!r}, which the problem does not have; "
+                                 f"its parameters are: {_names(self.params)}")
         self._validate_conditions()
         self._dry_run()
 
