@@ -13,7 +13,7 @@ from dolfinx import fem, geometry, mesh
 from mpi4py import MPI
 
 __all__ = [
-    "VERSION", "function_space", "interval", "rectangle", "box", "gmsh_to_mesh", "constant",
+    "VERSION", "function_space", "discontinuous_space", "interval", "rectangle", "box", "gmsh_to_mesh", "constant",
     "assemble_matrix", "assemble_vector", "locate_cells",
 ]
 
@@ -29,6 +29,13 @@ def function_space(msh, degree: int, components: int):
         return fem.VectorFunctionSpace(msh, ("Lagrange", degree), dim=components)
     shape = () if components == 1 else (components,)
     return fem.functionspace(msh, ("Lagrange", degree, shape))
+
+
+def discontinuous_space(msh):
+    """Piecewise constants (DG0): one value per cell."""
+    if VERSION < (0, 7):
+        return fem.FunctionSpace(msh, ("DG", 0))
+    return fem.functionspace(msh, ("DG", 0))
 
 
 def interval(n: int, a: float, b: float):

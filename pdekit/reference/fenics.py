@@ -32,6 +32,8 @@ import ufl
 from dolfinx import fem, mesh as dmesh
 
 from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
+from ..problem.inputs import InputFunction
+from ..problem.problem import Parameters
 from ..options import config_from_options, with_options
 from ..problem.equation import flux_rows, source_rows
 from ..problem.fingerprint import fingerprint
@@ -105,6 +107,17 @@ class WeakFormContext:
     theta: float
 
 
+class _Interpolated:
+    """An input function as the forms see it: its finite-element interpolant, whatever the
+    arguments (input functions depend on space alone)."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, x=None, t=None, p=None):
+        return self.function
+
+
 # -- mesh --------------------------------------------------------------------------------------
 def build_mesh(problem: Problem, cells: int):
     """The DOLFINx mesh of the problem's geometry (built-in meshes for boxes, gmsh otherwise)."""
@@ -173,6 +186,25 @@ class _Discretisation:
         self.mesh.topology.create_connectivity(self.fdim, self.mesh.topology.dim)
         self.u = fem.Function(self.space)
         self.size = len(self.u.x.array)
+        self.p = self._form_parameters()
+
+    def _form_parameters(self) -> Parameters:
+        """The parameters as the forms see them: numbers as constants and input functions
+        interpolated into finite-element functions (Lagrange of the solution's degree, DG0 where
+        they jump), so that every sample of an input family shares one compiled form."""
+        values = {}
+        for name, value in self.problem.params.items():
+            if isinstance(value, float):
+                values[name] = compat.constant(self.mesh, value)
+            elif isinstance(value, InputFunction):
+                space = compat.discontinuous_space(self.mesh) if value.discontinuous \
+                    else compat.function_space(self.mesh, self.settings.degree, 1)
+                function = fem.Function(space)
+                function.interpolate(lambda x, f=value: np.asarray(f(x[: self.problem.dim]), dtype=float))
+                values[name] = _Interpolated(function)
+            else:
+                values[name] = value
+        return Parameters(values)
 
     # constraints: U = P z + g ----------------------------------------------------------------
     def dirichlet(self):
@@ -240,7 +272,7 @@ class _Discretisation:
     # forms --------------------------------------------------------------------------------
     def operator(self, w, t, v, x):
         """``L(w, t) = -(F, grad v) - (S, v) - <g, v>`` for the divergence-form equation."""
-        problem, eq, p = self.problem, self.problem.equation, self.problem.p
+        problem, eq, p = self.problem, self.problem.equation, self.p
         n, d = self.n, problem.dim
         grad_w = ufl.grad(w) if n == 1 else [ufl.grad(w)[i, :] for i in range(n)]  # rows: grad_u[i][j]
         form = 0
@@ -253,7 +285,7 @@ class _Discretisation:
             source = values[0] if n == 1 else ufl.as_vector(values)
             form = form - ufl.inner(source, v) * ufl.dx
         for tag, condition in enumerate(problem.conditions_of(Neumann), start=1):
-            g = problem.value_of(condition.value, x, t)
+            g = condition.value(x, t, p) if callable(condition.value) else condition.value
             if n > 1:
                 components = range(n)[problem.component_slice(condition.field)]
                 rows = [g] if len(components) == 1 else list(g)
@@ -445,7 +477,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
     u = disc.u
 
     if not problem.is_evolution:
-        form = eq.weak_form(WeakFormContext(u, None, v, x, None, None, None, problem.p, disc.mesh, V, 1.0)) \
+        form = eq.weak_form(WeakFormContext(u, None, v, x, None, None, None, disc.p, disc.mesh, V, 1.0)) \
             if eq.weak_form else disc.operator(u, None, v, x)
         U = np.zeros(disc.size)
         U[fixed] = dirichlet_values(None)[fixed]
@@ -467,7 +499,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         return sum(weight * disc.operator(w, t, v, x) for weight, w, t in terms if weight)
 
     if eq.weak_form is not None:
-        form = eq.weak_form(WeakFormContext(u, u_n, v, x, t_new, t_old, dt_c, problem.p, disc.mesh, V, theta))
+        form = eq.weak_form(WeakFormContext(u, u_n, v, x, t_new, t_old, dt_c, disc.p, disc.mesh, V, theta))
     elif c2 == 0:
         form = c1 * ufl.inner(u - u_n, v) / dt_c * ufl.dx + weighted([(theta, u, t_new), (1 - theta, u_n, t_old)])
     else:
