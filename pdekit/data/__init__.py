@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .generate import SOLVERS, SPLIT_SIZE, SPLITS, SampleSolver, generate, shard_path
+from .generation import SOLVERS, SPLIT_SIZE, SPLITS, SampleSolver, generate, shard_path
 from .layout import open_dataset as open  # noqa: A001 - pdekit.data.open mirrors xarray.open_dataset
 from .layout import read_attributes
 from .merge import merge

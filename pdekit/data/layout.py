@@ -23,7 +23,7 @@ import xarray as xr
 
 from ..atomic import atomic_write
 
-__all__ = ["FORMAT", "ROLES", "write", "open_dataset", "read_attributes", "generation_of"]
+__all__ = ["FORMAT", "ROLES", "write", "open_dataset", "read_attributes", "decode_attributes", "generation_of"]
 
 FORMAT = "pdekit-operator-dataset-1"
 SPACE = ("x", "y", "z")
@@ -96,7 +96,12 @@ def open_dataset(path) -> xr.Dataset:
 def read_attributes(path) -> dict:
     """The global attributes of a dataset file, JSON values decoded."""
     with h5netcdf.File(path, "r") as f:
-        return {key: _decode(value) for key, value in f.attrs.items()}
+        return decode_attributes(f.attrs)
+
+
+def decode_attributes(attributes) -> dict:
+    """Attributes with their JSON values decoded (the generation settings, the family, ...)."""
+    return {key: _decode(value) for key, value in attributes.items()}
 
 
 def _decode(value):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .layout import open_dataset
+from .layout import decode_attributes, open_dataset
 
 __all__ = ["OperatorData", "GridPairs", "PointTriplets", "TimeWindows"]
 
@@ -39,7 +39,7 @@ class OperatorData:
         if not isinstance(dataset, xr.Dataset):
             raise ValueError(f"expected a dataset path or an xarray Dataset, got {type(data).__name__}")
         roles = {name: dataset[name].attrs.get("role") for name in dataset.data_vars}
-        self.attrs = dict(dataset.attrs)
+        self.attrs = decode_attributes(dataset.attrs)
         self.output_names = _pick(outputs, [n for n, r in roles.items() if r == "output"], "output field")
         available = [n for n, r in roles.items() if r in ("input", "parameter")]
         self.input_names = _pick(inputs, available, "input")

@@ -286,6 +286,9 @@ def _difference(old: dict, new: dict) -> str:
 
 
 def _short(value) -> str:
+    if isinstance(value, dict) and value and all(isinstance(v, list) and v and isinstance(v[0], float)
+                                                 for v in value.values()):  # coordinates: their sizes and ranges
+        return "{" + ", ".join(f"{k}: {len(v)} points in [{v[0]:.4g}, {v[-1]:.4g}]" for k, v in value.items()) + "}"
     text = json.dumps(value, default=repr)
     return text if len(text) < 120 else text[:117] + "..."
 

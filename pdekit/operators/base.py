@@ -1,0 +1,268 @@
+"""The interface every neural operator shares: ``fit``, ``predict``, ``evaluate``, ``solve``, ``save``/``load``.
+
+An operator learns a Problem's solution map over its input family from a dataset of
+:mod:`pdekit.data`.  What the model is trained on is remembered with it (``meta``: the
+problem's name and fingerprint, its structure, the grid, the inputs and outputs), so that
+``solve(problem)`` can rasterise a new member of the family onto that grid and answer with a
+:class:`~pdekit.results.Solution` that ``compare``, ``save`` and the CLI treat like any other.
+
+:class:`GridOperator` is the base of the operators that map fields on a grid to fields on the
+same grid (U-Net, MgNO, SineNet's one-step map): subclasses only build their network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..atomic import atomic_write
+from ..options import with_options
+from ..problem.inputs import InputFunction
+from ..results import GridSolution, versions
+from ..solvers.training import resolve_device, resolve_dtype
+from .losses import LOSSES
+from .normaliser import Normalised
+from .training import Distribution, OperatorTraining, fit
+
+__all__ = ["NeuralOperator", "GridOperator", "load"]
+
+
+class NeuralOperator(ABC):
+    """Base class: a config dataclass (``Config``), a network built from the data, one training loop."""
+
+    name: str = "operator"
+    Config: type = OperatorTraining
+
+    def __init__(self, config=None, **options):
+        base = config if config is not None else self.Config()
+        if not isinstance(base, self.Config):
+            raise ValueError(f"{type(self).__name__} takes a {self.Config.__name__}, got {type(base).__name__}")
+        self.config = with_options(base, options, self.name)
+        self.model: Normalised | None = None
+        self.meta: dict = {}
+        self.history: list[dict] = []
+        self.wall_time = 0.0
+
+    # -- what subclasses provide ---------------------------------------------------------------
+    @abstractmethod
+    def _meta(self, data) -> dict:
+        """What the model needs to know of the training data (shapes, names, grid, structure)."""
+
+    @abstractmethod
+    def _network(self, meta: dict) -> torch.nn.Module:
+        """The network between normalised inputs and outputs."""
+
+    @abstractmethod
+    def _tensors(self, data) -> tuple[torch.Tensor, ...]:
+        """The training tensors of a dataset: inputs first, the target last."""
+
+    @abstractmethod
+    def _metrics(self, prediction: torch.Tensor, target: torch.Tensor) -> dict:
+        """Errors of a prediction on a dataset's target (``rel_l2`` first)."""
+
+    # -- shared ------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        return resolve_dtype(self.config.dtype)
+
+    @property
+    def device(self) -> torch.device:
+        return resolve_device(self.config.device)
+
+    @property
+    def n_parameters(self) -> int:
+        """Trainable parameters of the network (normalisers excluded: they are fitted, not trained)."""
+        if self.model is None:
+            raise ValueError(f"{type(self).__name__} has no network yet: fit it, or call build(data) first")
+        return sum(p.numel() for p in self.model.network.parameters() if p.requires_grad)
+
+    def build(self, data) -> "NeuralOperator":
+        """Build the network for a dataset (its shapes and structure) without training."""
+        from ..data.views import OperatorData
+
+        data = data if isinstance(data, OperatorData) else OperatorData(data)
+        self.meta = self._meta(data)
+        torch.manual_seed(self.config.seed)
+        network = self._network(self.meta).to(self.dtype)
+        self.model = Normalised(network, self.meta["in_channels"], self.meta["out_channels"]).to(self.dtype)
+        self.model.to(self.device)
+        return self
+
+    def fit(self, data, validation=None, checkpoint=None, resume: bool = False,
+            distribution: Distribution | None = None) -> "NeuralOperator":
+        """Train on ``data`` (a dataset path, xarray Dataset or OperatorData); returns ``self``.
+
+        Args:
+            validation: a dataset of the same problem and grid with other seeds; the kept model
+                is the one with the lowest validation error (``keep="best"``).
+            checkpoint, resume: atomic per-epoch checkpoints; a killed run continues bit for bit.
+        """
+        from ..data.views import OperatorData
+
+        started = time.perf_counter()
+        data = data if isinstance(data, OperatorData) else OperatorData(data)
+        self.build(data)
+        tensors = [t.to(self.device) for t in self._tensors(data)]
+        self.model.inputs.fit(tensors[0])
+        self.model.outputs.fit(tensors[-1])
+        check = None
+        if validation is not None:
+            validation = validation if isinstance(validation, OperatorData) else OperatorData(validation)
+            _check_validation(data, validation)
+            held = [t.to(self.device) for t in self._tensors(validation)]
+
+            def check(model):
+                return self._metrics(self._forward(model, held[:-1]), held[-1])
+
+        criterion = self._criterion()
+
+        def loss(model, batch):
+            return criterion(model(*batch[:-1]), batch[-1])
+
+        self.history = fit(self.model, lambda index: [t[index.to(t.device)] for t in tensors], len(tensors[0]), loss,
+                           self.config, validate=check, checkpoint=checkpoint, resume=resume,
+                           describe=f"{self.name} on {data.attrs.get('problem', 'data')}", distribution=distribution)
+        self.wall_time = time.perf_counter() - started
+        return self
+
+    def _criterion(self):
+        if self.config.loss == "h1":
+            spacing, periodic = self._grid_spacing()
+            return lambda p, t: LOSSES["h1"](p, t, spacing=spacing, periodic=periodic)
+        return LOSSES["l2"]
+
+    def _grid_spacing(self):
+        coords, structure = self.meta["coords"], self.meta["structure"]
+        axes = [d for d in ("x", "y", "z") if d in coords]
+        spacing = tuple(float(coords[d][1] - coords[d][0]) for d in axes)
+        periodic = tuple(j in structure["periodic_axes"] for j in range(len(axes)))
+        return spacing, periodic
+
+    def _forward(self, model, inputs, batch: int = 100) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([model(*[t[i: i + batch] for t in inputs]) for i in range(0, len(inputs[0]), batch)])
+
+    def _ready(self):
+        if self.model is None:
+            raise ValueError(f"this {type(self).__name__} is not trained: call fit(data) or load a saved one")
+
+    def evaluate(self, data) -> dict:
+        """Errors on a dataset (``rel_l2`` mean over samples, and the others of :meth:`_metrics`)."""
+        from ..data.views import OperatorData
+
+        self._ready()
+        data = data if isinstance(data, OperatorData) else OperatorData(data)
+        _check_compatible(self.meta, data)
+        tensors = [t.to(self.device) for t in self._tensors(data)]
+        return self._metrics(self._forward(self.model, tensors[:-1]), tensors[-1])
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """The trained operator (config, network, normalisers, meta, history) in one file, atomically."""
+        self._ready()
+        payload = {"operator": self.name, "config": dataclasses.asdict(self.config), "meta": self.meta,
+                   "state": self.model.state_dict(), "history": self.history, "wall_time": self.wall_time}
+        return atomic_write(path, lambda temporary: torch.save(payload, temporary))
+
+
+def _check_validation(train, validation):
+    _check_compatible({"problem": train.attrs.get("problem"), "coords": train.coords,
+                       "inputs": train.input_names, "outputs": train.output_names}, validation)
+    shared = np.intersect1d(train.seeds, validation.seeds)
+    if shared.size:
+        raise ValueError(f"the validation data shares {shared.size} seed(s) with the training data (e.g. {shared[0]}); "
+                         "generate it with split='validation'")
+
+
+def _check_compatible(meta: dict, data):
+    problem = data.attrs.get("problem")
+    if problem != meta["problem"]:
+        raise ValueError(f"this data is of problem {problem!r}; the operator was trained on {meta['problem']!r}")
+    for name in ("inputs", "outputs"):
+        found = data.input_names if name == "inputs" else data.output_names
+        if list(found) != list(meta[name]):
+            raise ValueError(f"this data's {name} are {list(found)}; the operator expects {list(meta[name])}")
+
+
+class GridOperator(NeuralOperator):
+    """An operator from input fields to output fields on one grid (inputs ``(N, C_in, *grid)``)."""
+
+    def _meta(self, data) -> dict:
+        if "t" in data.coords:
+            raise ValueError(f"{type(self).__name__} maps fields on a grid to fields on the same grid; "
+                             f"{data.attrs.get('problem')}'s outputs have a time axis (use an autoregressive "
+                             "operator over time windows, or DeepONet)")
+        generation = data.attrs["generation"]
+        return {"problem": data.attrs.get("problem"), "problem_fingerprint": data.attrs.get("problem_fingerprint"),
+                "structure": generation["structure"], "rasterize": generation["rasterize"],
+                "coords": {d: np.asarray(v).tolist() for d, v in data.coords.items()},
+                "inputs": list(data.input_names), "outputs": list(data.output_names),
+                "output_components": data.output_components,
+                "in_channels": int(data.input_channels().shape[1]), "out_channels": len(data.output_components)}
+
+    def _tensors(self, data):
+        return (torch.as_tensor(data.input_channels(), dtype=self.dtype),
+                torch.as_tensor(data.output_channels(), dtype=self.dtype))
+
+    def _metrics(self, prediction, target) -> dict:
+        spacing, periodic = self._grid_spacing()
+        return {"rel_l2": float(LOSSES["l2"](prediction, target)),
+                "rel_h1": float(LOSSES["h1"](prediction, target, spacing=spacing, periodic=periodic))}
+
+    def predict(self, inputs) -> np.ndarray:
+        """Outputs ``(N, C_out, *grid)`` for input channels ``(N, C_in, *grid)`` (NumPy or torch, physical units)."""
+        self._ready()
+        x = torch.as_tensor(np.asarray(inputs), dtype=self.dtype, device=self.device)
+        if x.ndim != 2 + self.meta["structure"]["dim"] or x.shape[1] != self.meta["in_channels"]:
+            raise ValueError(f"inputs must have shape (N, {self.meta['in_channels']}, *grid) "
+                             f"({self.meta['structure']['dim']} grid axes), got {tuple(x.shape)}")
+        return self._forward(self.model, [x]).double().cpu().numpy()
+
+    def solve(self, problem) -> GridSolution:
+        """The prediction for one member of the trained family, as a Solution on the training grid."""
+        self._ready()
+        if problem.name != self.meta["problem"]:
+            raise ValueError(f"this operator was trained on {self.meta['problem']!r}, not {problem.name!r}")
+        coords = {d: np.asarray(v) for d, v in self.meta["coords"].items()}
+        shape = tuple(len(v) for v in coords.values())
+        channels = []
+        for name in self.meta["inputs"]:
+            value = problem.params[name]
+            channels.append(value.on_grid(coords)[None] if isinstance(value, InputFunction)
+                            else np.full((1, *shape), float(value)))
+        started = time.perf_counter()
+        values = self.predict(np.concatenate(channels)[None])[0]
+        elapsed = time.perf_counter() - started
+        dims = tuple(coords)
+        params = {k: v for k, v in problem.params.items() if isinstance(v, (int, float, str))}
+        attrs = {"problem": problem.name, "description": problem.description, "params": json.dumps(params),
+                 "solver": self.name, "config": json.dumps(dataclasses.asdict(self.config)),
+                 "versions": json.dumps(versions()), "wall_time_s": elapsed}
+        dataset = xr.Dataset({name: (dims, values[i]) for i, name in enumerate(self.meta["output_components"])},
+                             coords=coords, attrs=attrs)
+        return GridSolution(dataset, problem)
+
+
+def load(path) -> NeuralOperator:
+    """A saved operator, ready to predict."""
+    from . import OPERATORS
+
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    name = payload.get("operator")
+    if name not in OPERATORS:
+        raise ValueError(f"{path} holds an unknown operator {name!r}; known operators: {', '.join(OPERATORS)}")
+    cls = OPERATORS[name]
+    operator = cls(cls.Config(**payload["config"]))
+    operator.meta, operator.history, operator.wall_time = payload["meta"], payload["history"], payload["wall_time"]
+    network = operator._network(operator.meta).to(operator.dtype)
+    operator.model = Normalised(network, operator.meta["in_channels"], operator.meta["out_channels"]).to(operator.dtype)
+    operator.model.load_state_dict(payload["state"])
+    operator.model.to(operator.device).eval()
+    return operator
