@@ -61,7 +61,11 @@ class NeuralOperator(ABC):
 
     @abstractmethod
     def _tensors(self, data) -> tuple[torch.Tensor, ...]:
-        """The training tensors of a dataset: inputs first, the target last."""
+        """The training tensors of a dataset: inputs first, the target last (sample axis first)."""
+
+    def _batch(self, tensors, index: torch.Tensor) -> list[torch.Tensor]:
+        """The samples ``index`` of every tensor (override for tensors shared by all samples)."""
+        return [t[index.to(t.device)] for t in tensors]
 
     @abstractmethod
     def _metrics(self, prediction: torch.Tensor, target: torch.Tensor) -> dict:
@@ -126,7 +130,7 @@ class NeuralOperator(ABC):
         def loss(model, batch):
             return criterion(model(*batch[:-1]), batch[-1])
 
-        self.history = fit(self.model, lambda index: [t[index.to(t.device)] for t in tensors], len(tensors[0]), loss,
+        self.history = fit(self.model, lambda index: self._batch(tensors, index), len(tensors[0]), loss,
                            self.config, validate=check, checkpoint=checkpoint, resume=resume,
                            describe=f"{self.name} on {data.attrs.get('problem', 'data')}", distribution=distribution)
         self.wall_time = time.perf_counter() - started
@@ -146,8 +150,10 @@ class NeuralOperator(ABC):
         return spacing, periodic
 
     def _forward(self, model, inputs, batch: int = 100) -> torch.Tensor:
+        """The model on ``inputs`` in chunks of ``batch`` samples, without gradients."""
         with torch.no_grad():
-            return torch.cat([model(*[t[i: i + batch] for t in inputs]) for i in range(0, len(inputs[0]), batch)])
+            return torch.cat([model(*self._batch(inputs, torch.arange(i, min(i + batch, len(inputs[0])))))
+                              for i in range(0, len(inputs[0]), batch)])
 
     def _ready(self):
         if self.model is None:
