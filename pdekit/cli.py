@@ -8,6 +8,14 @@
     pdekit data merge D.h5 | pdekit data info D.h5
     pdekit train CASE --model unet --data D.h5 [--validation V.h5] --out M.pt [--option KEY=VALUE ...]
     pdekit predict M.pt --data TEST.h5 [--json M.json]
+    pdekit run RUN.toml [--folder F]                       one run in its own folder (resumable)
+    pdekit sweep SWEEP.toml [--executor local|slurm|mpi] [--workers K] [--dry-run]
+    pdekit collect SWEEP_DIR [--csv F.csv] [--out F.nc] [--metric M --axis A --figure F.png]
+
+Everywhere a CASE is accepted, ``path/to/file.py:factory`` and ``package.module:factory`` are
+too (``--param`` values go to the factory's keyword arguments).  A preemption signal (SIGUSR2,
+SIGTERM, SIGUSR1) stops a long command at a safe point with its checkpoint written and exit
+status 75; the same command resumes it.
 
 A TOML config holds ``[params]`` and ``[options]`` tables (and optionally ``case``); flags on
 the command line override it.  Results name their data variables after the fields.
@@ -20,7 +28,7 @@ import sys
 from pathlib import Path
 
 from .atomic import write_json
-from .pde_cases import CASES, get_case, list_cases
+from .pde_cases import CASES, list_cases, load_problem
 
 __all__ = ["main", "SOLVERS"]
 
@@ -95,7 +103,7 @@ def _run_solver(args, solver_name):
     output = config.get("output", {})
     if solver_name not in SOLVERS:
         raise ValueError(f"unknown solver {solver_name!r}; valid solvers: {', '.join(SOLVERS)}")
-    problem = get_case(case, **{k: _number(k, v) for k, v in params.items()})
+    problem = load_problem(case, **{k: _number(k, v) for k, v in params.items()})
     solution = SOLVERS[solver_name](problem, options, args)
     resolution = args.resolution or output.get("resolution")
     times = args.times or output.get("times")
@@ -144,7 +152,7 @@ def _data(args):
         raise ValueError(f"name a case (valid cases: {', '.join(CASES)})")
     params = {**config.get("params", {}), **_pairs(args.param, "--param")}
     options = {**config.get("options", {}), **_pairs(args.option, "--option")}
-    problem = get_case(case, **{k: _number(k, v) for k, v in params.items()})
+    problem = load_problem(case, **{k: _number(k, v) for k, v in params.items()})
     shard = None
     if args.shard:
         try:
@@ -160,6 +168,7 @@ def _data(args):
 
 
 def _train(args):
+    from .batch.run import _distribution
     from .data import read_attributes
     from .operators import get_operator
 
@@ -169,7 +178,13 @@ def _train(args):
     config = _load_config(args.config)
     options = {"progress": not args.quiet, **config.get("options", {}), **_pairs(args.option, "--option")}
     operator = get_operator(args.model, **options)
-    operator.fit(args.data, validation=args.validation, checkpoint=args.checkpoint, resume=args.resume)
+    distribution = _distribution()  # several processes under torchrun
+    operator.fit(args.data, validation=args.validation, checkpoint=args.checkpoint, resume=args.resume,
+                 distribution=distribution)
+    if distribution is not None:
+        distribution.close()
+        if not distribution.is_main:
+            return 0
     path = operator.save(args.out)
     last = operator.history[-1]
     print(f"{found}: trained {args.model} ({operator.n_parameters} parameters) for {last['epoch']} epochs in "
@@ -186,6 +201,69 @@ def _predict(args):
     print(", ".join(f"{name} {value:.3e}" for name, value in metrics.items()))
     if args.json:
         write_json(args.json, metrics)
+    return 0
+
+
+def _run(args):
+    import json
+
+    from .batch.run import execute, read_config
+
+    path = Path(args.config)
+    config = json.loads(path.read_text()) if path.suffix == ".json" else read_config(path)
+    folder = Path(args.folder) if args.folder else path.parent if path.name == "config.json" else \
+        Path(config.get("output", {}).get("dir") or path.parent / path.stem)
+    metrics = execute(config, folder, base=args.base or path.parent, progress=not args.quiet)
+    print(f"{folder}: done; " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in metrics.items()))
+    return 0
+
+
+def _sweep(args):
+    from .batch import sweep as sweeps
+
+    sweep = sweeps.expand(args.config, args.folder)
+    table = sweep.table
+    executor = args.executor or table.get("executor", "local")
+    if executor not in sweeps.EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid executors: {', '.join(sweeps.EXECUTORS)}")
+    slurm = {**table.get("slurm", {}), **{k: v for k, v in (("partition", args.partition), ("time", args.time),
+                                                            ("gpus", args.gpus), ("cpus", args.cpus),
+                                                            ("array_parallelism", args.array_parallelism),
+                                                            ("cluster", args.cluster)) if v is not None}}
+    if args.dry_run:
+        if executor != "slurm":
+            raise ValueError("--dry-run shows the sbatch script of the slurm executor; add --executor slurm")
+        print(sweeps.sbatch_script(sweep, slurm))
+        return 0
+    print(f"{sweep.folder}: {len(sweep.runs)} runs ({executor})")
+    if executor == "local":
+        counts = sweeps.run_local(sweep, int(args.workers or table.get("workers", 1)), progress=not args.quiet)
+    elif executor == "mpi":
+        counts = sweeps.run_mpi(sweep)
+    else:
+        jobs = sweeps.run_slurm(sweep, slurm, wait=args.wait)
+        print(f"submitted {len(jobs)} runs" + (f" as job array {jobs[0].job_id.split('_')[0]}" if jobs else ""))
+        counts = sweeps.summary(sweep) if args.wait else {}
+    if counts:
+        print(", ".join(f"{status}: {n}" for status, n in sorted(counts.items())))
+    return 0
+
+
+def _collect(args):
+    from .batch.collect import collect, figure, to_csv
+    from .results import save_dataset
+
+    table = collect(args.folder)
+    csv = to_csv(args.folder, args.csv or Path(args.folder) / "metrics.csv")
+    print(csv.read_text(), end="")
+    if args.out:
+        save_dataset(table, args.out)
+    if args.figure:
+        if not (args.metric and args.axis):
+            raise ValueError("--figure needs --metric and --axis")
+        figure(table, args.metric, args.axis).savefig(args.figure, dpi=120)
+        print(f"figure -> {args.figure}")
     return 0
 
 
@@ -246,6 +324,30 @@ def _parser():
     predict.add_argument("model", metavar="M.pt")
     predict.add_argument("--data", required=True, metavar="F.h5")
     predict.add_argument("--json", metavar="M.json", help="write the metrics as JSON")
+    run = commands.add_parser("run", help="one run from a config file, in its own folder (resumable)")
+    run.add_argument("config", metavar="RUN.toml", help="the run's config (or a sweep run's config.json)")
+    run.add_argument("--folder", help="the run folder (default: beside the config, named after it)")
+    run.add_argument("--base", help="folder relative paths in the config start from (default: the config's)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep = commands.add_parser("sweep", help="expand a [sweep] table into runs and run them")
+    sweep.add_argument("config", metavar="SWEEP.toml")
+    sweep.add_argument("--executor", help="local, slurm or mpi (default: [sweep] executor, else local)")
+    sweep.add_argument("--workers", type=int, help="local: runs at a time")
+    sweep.add_argument("--folder", help="the sweep folder (default: [sweep] dir, else beside the config)")
+    sweep.add_argument("--dry-run", action="store_true", help="slurm: print the sbatch script, submit nothing")
+    sweep.add_argument("--wait", action="store_true", help="slurm: wait for the jobs")
+    for flag, kind in (("--partition", str), ("--time", int), ("--gpus", int), ("--cpus", int),
+                       ("--array-parallelism", int), ("--cluster", str)):
+        sweep.add_argument(flag, type=kind, help="slurm setting (also in [sweep.slurm]); --cluster local: "
+                           "submitit's local executor" if flag == "--cluster" else "slurm setting (also in [sweep.slurm])")
+    sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    collect = commands.add_parser("collect", help="a sweep's metrics as one table (CSV, netCDF, figure)")
+    collect.add_argument("folder", metavar="SWEEP_DIR")
+    collect.add_argument("--csv", metavar="F.csv", help="default: SWEEP_DIR/metrics.csv")
+    collect.add_argument("--out", metavar="F.nc", help="the table as netCDF (xarray)")
+    collect.add_argument("--metric", help="the metric of the figure")
+    collect.add_argument("--axis", help="the sweep axis of the figure")
+    collect.add_argument("--figure", metavar="F.png")
     comp = commands.add_parser("compare", help="errors of a result against a reference result")
     comp.add_argument("result")
     comp.add_argument("reference")
@@ -255,22 +357,33 @@ def _parser():
 
 
 def main(argv=None) -> int:
+    from .batch import preemption
+
     args = _parser().parse_args(argv)
     try:
-        if args.command == "cases":
-            for name, description in list_cases().items():
-                print(f"{name:<16} {description}")
-            return 0
-        if args.command == "reference":
-            return _run_solver(args, "fenics")
-        if args.command == "solve":
-            return _run_solver(args, args.solver)
-        if args.command in ("data", "train", "predict"):
-            return {"data": _data, "train": _train, "predict": _predict}[args.command](args)
-        return _compare(args)
+        with preemption.watch():
+            try:
+                return _dispatch(args)
+            except preemption.Preempted as stop:
+                print(f"pdekit: {stop}", file=sys.stderr)
+                return preemption.requeue(stop)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"pdekit: error: {error}", file=sys.stderr)
         return 2
+
+
+def _dispatch(args) -> int:
+    if args.command == "cases":
+        for name, description in list_cases().items():
+            print(f"{name:<16} {description}")
+        return 0
+    if args.command == "reference":
+        return _run_solver(args, "fenics")
+    if args.command == "solve":
+        return _run_solver(args, args.solver)
+    commands = {"data": _data, "train": _train, "predict": _predict, "run": _run, "sweep": _sweep,
+                "collect": _collect, "compare": _compare}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, write_json
+from ..batch import preemption
+from ..batch.mpi import mpi_world
 from ..pde_cases import recipe
 from ..problem import Dirichlet, Neumann, Problem
 from ..problem.fingerprint import describe, fingerprint
@@ -140,7 +143,8 @@ def generate(problem: Problem, n: int, *, out, grid: int | dict | None = None, t
         rasterize: replace each input function by its values on the grid before solving (so the
             stored input determines the output; the recipe says for which cases).
         refine: FEniCS cells per grid cell along each axis (a mesh aligned with the grid).
-        workers: processes that solve samples in parallel (forked; one FEniCS solve each).
+        workers: processes that solve samples in parallel (forked; one FEniCS solve each).  Under
+            ``mpirun -n N`` the N ranks share the samples too (each solving on ``COMM_SELF``).
         shard: ``(i, k)``: generate only the ``i``-th of ``k`` contiguous blocks of the seeds,
             into :func:`shard_path`; join the shards with :func:`pdekit.data.merge`.
         progress: show a progress bar (default: when stderr is a terminal).
@@ -150,16 +154,27 @@ def generate(problem: Problem, n: int, *, out, grid: int | dict | None = None, t
         with the same settings is left as it is; one written with other settings is refused.
     """
     plan = _plan(problem, n, out, grid, times, solver, options, split, seed, rasterize, refine, shard)
-    if plan.out.exists():
-        return _existing(plan)
-    parts = _parts_folder(plan.out)
-    _claim(parts, plan.generation)
-    done = {int(p.name.split(".")[0]) for p in parts.iterdir() if p.suffix in (".npz", ".json") and p.name[0].isdigit()}
-    todo = [s for s in plan.seeds if s not in done]
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    _run(plan, todo, parts, workers, progress)
-    return _assemble(plan, parts)
+    if plan.out.exists():
+        return _existing(plan)
+    world = mpi_world() if shard is None else None  # under mpirun: the ranks share the samples
+    rank, size, comm = world or (0, 1, None)
+    parts = _parts_folder(plan.out)
+    if rank == 0:
+        _claim(parts, plan.generation)
+    if comm is not None:
+        comm.Barrier()
+    done = {int(p.name.split(".")[0]) for p in parts.iterdir() if p.suffix in (".npz", ".json") and p.name[0].isdigit()}
+    todo = [s for s in plan.seeds if s not in done][rank::size]
+    _run(plan, todo, parts, workers, progress if rank == 0 else False)
+    if comm is not None:
+        comm.Barrier()
+    if rank == 0:
+        _assemble(plan, parts)
+    if comm is not None:
+        comm.Barrier()
+    return plan.out
 
 
 @dataclass
@@ -321,21 +336,26 @@ def _run(plan: _Plan, todo: list, parts: Path, workers: int, progress):
             for batch in batches:
                 _solve_batch(batch)
                 bar.update(len(batch))
-        else:
-            with multiprocessing.get_context("fork").Pool(min(workers, len(batches)), initializer=_one_thread) as pool:
+                preemption.check(f"after sample {batch[-1]} (the finished samples are kept)")
+        else:  # leaving the block on a preemption terminates the workers; their finished samples are kept
+            with multiprocessing.get_context("fork").Pool(min(workers, len(batches)), initializer=_worker) as pool:
                 for count in pool.imap_unordered(_solve_batch, batches):
                     bar.update(count)
+                    preemption.check("with samples in flight (the finished ones are kept)")
     finally:
         _ACTIVE.clear()
         bar.close()
 
 
-def _one_thread():
-    """Workers share the cores: one thread each for the numerical libraries."""
+def _worker():
+    """Workers share the cores (one thread each for the numerical libraries) and end on a signal
+    (the parent notes preemption signals and stops them)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+    for name in preemption.SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def _solve_batch(seeds: list) -> int:

@@ -4,8 +4,9 @@ Mini-batches drawn in an order fixed by ``(seed, epoch)``, AdamW with a schedule
 iteration (OneCycle, cosine with warm-up, step, constant), validation each epoch with the best
 model kept, a history, atomic checkpoints at epoch ends (a killed run resumes bit for bit on CPU),
 a clean stop on a non-finite loss, ``torch.compile`` of the loss with the neural-field solvers'
-fallback, and a :class:`Distribution` hook through which a data-parallel run shards the batches,
-wraps the model and averages the metrics without another loop.
+fallback, a stop at any step on a preemption signal (checkpoint first), and a :class:`Distribution`
+hook through which a data-parallel run shards the batches, wraps the model and averages the
+metrics without another loop.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
+from ..batch import preemption
 from ..options import config_from_options
 from ..solvers.training import CompiledOrEager, TrainingDiverged, resolve_device, resolve_dtype
 
@@ -88,14 +89,33 @@ class OperatorTraining:
 
 
 class Distribution:
-    """How one process takes part in training: the whole data, the model as it is, metrics as
-    they are.  A data-parallel run (torchrun) replaces it with one that shards each epoch's
-    order, wraps the model in DistributedDataParallel and averages the metrics over ranks."""
+    """How one process takes part in training: here, all of it.
 
-    is_main = True
+    Each epoch's order is that of a :class:`torch.utils.data.DistributedSampler` (a permutation
+    fixed by ``seed + epoch``) and this process takes its share of every global batch, so a
+    data-parallel run (:class:`pdekit.batch.distributed.TorchDistributed` under torchrun, which
+    also wraps the model in DistributedDataParallel and averages metrics over ranks) takes the
+    same steps as one process with the same global batch.
+    """
 
-    def shard(self, order: torch.Tensor) -> torch.Tensor:
-        return order
+    rank, world = 0, 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def order(self, size: int, seed: int, epoch: int) -> torch.Tensor:
+        """This process's indices of the epoch, in the order its batches take them."""
+        sampler = torch.utils.data.DistributedSampler(range(size), num_replicas=self.world, rank=self.rank,
+                                                      shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+        return torch.as_tensor(list(sampler))
+
+    def local_batch(self, batch_size: int) -> int:
+        """Samples per step on this process (the global batch split over the processes)."""
+        if batch_size % self.world:
+            raise ValueError(f"batch_size {batch_size} does not split over {self.world} processes")
+        return batch_size // self.world
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         return model
@@ -140,13 +160,14 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
     path = Path(checkpoint) if checkpoint else None
     if path is not None and path.exists() and not resume:
         raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")
-    steps = math.ceil(size / config.batch_size)
+    local = distribution.local_batch(config.batch_size)
     trained = distribution.wrap(model)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _schedule(optimizer, config, steps)
+    scheduler = _schedule(optimizer, config, math.ceil(size / config.batch_size))
     step = CompiledOrEager(lambda batch: loss(trained, batch), model, config.compile)
-    state = {"epoch": 0, "elapsed": 0.0, "history": [], "best": None}
+    # "steps" and "running": the global batches done in the current epoch and their summed loss
+    state = {"epoch": 0, "steps": 0, "running": 0.0, "elapsed": 0.0, "history": [], "best": None}
     if resume and path is not None and path.exists():
         saved = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
         model.load_state_dict(saved["model"])
@@ -156,23 +177,30 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
     show = distribution.is_main and (sys.stderr.isatty() if config.progress is None else config.progress)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=describe, unit="epoch", disable=not show)
     started = time.perf_counter() - state["elapsed"]
+
+    def save():
+        if path is not None and distribution.is_main:
+            state["elapsed"] = time.perf_counter() - started
+            _save(path, model, optimizer, scheduler, state)
+
     try:
         while state["epoch"] < config.epochs:
             epoch = state["epoch"]
-            generator = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, epoch]).generate_state(1)[0]))
-            order = distribution.shard(torch.randperm(size, generator=generator))
+            order = distribution.order(size, config.seed, epoch)
             model.train()
-            total = torch.zeros(())
-            for start in range(0, len(order), config.batch_size):
+            for start in range(state["steps"] * local, len(order), local):
                 optimizer.zero_grad(set_to_none=True)
-                value = step(batches(order[start: start + config.batch_size]))
+                value = step(batches(order[start: start + local]))
                 value.backward()
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
                 optimizer.step()
                 scheduler.step()
-                total = total + value.detach().cpu()
-            train_loss = distribution.average(float(total) / max(1, math.ceil(len(order) / config.batch_size)))
+                state["running"] += float(value.detach())
+                state["steps"] += 1
+                preemption.check(f"in epoch {epoch + 1} after {state['steps']} steps", save)
+            train_loss = distribution.average(state["running"] / max(1, state["steps"]))
+            state["steps"], state["running"] = 0, 0.0
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(f"{describe}: the training loss became {train_loss} in epoch {epoch + 1}"
                                        f"{_kept(path)}. Lower the learning rate or check the data's scales.")
@@ -191,9 +219,8 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
             bar.update(1)
             bar.set_postfix({k: f"{v:.3e}" for k, v in row.items() if k in ("train_loss", "val_rel_l2")})
             out_of_time = bool(config.time_budget) and state["elapsed"] >= config.time_budget
-            if path is not None and distribution.is_main and (
-                    state["epoch"] % config.checkpoint_every == 0 or state["epoch"] == config.epochs or out_of_time):
-                _save(path, model, optimizer, scheduler, state)
+            if state["epoch"] % config.checkpoint_every == 0 or state["epoch"] == config.epochs or out_of_time:
+                save()
             if out_of_time:
                 break
     finally:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
 import inspect
 import sys
+from pathlib import Path
 
 from ..problem import Problem
 from .advection1d import advection1d
@@ -20,7 +24,7 @@ from .poisson2d import poisson2d
 from .poisson_lshape import poisson_lshape
 from .taylor_green import taylor_green
 
-__all__ = ["CASES", "get_case", "list_cases", "recipe"]
+__all__ = ["CASES", "get_case", "list_cases", "recipe", "load_problem"]
 
 CASES = {
     f.__name__: f
@@ -52,3 +56,44 @@ def recipe(problem: Problem | str, key: str) -> dict:
     if name not in CASES:
         return {}
     return dict(getattr(sys.modules[CASES[name].__module__], "RECIPES", {}).get(key, {}))
+
+
+def load_problem(spec: str, base: str | Path | None = None, **params) -> Problem:
+    """A ready-made case by name, or a user's own: ``path/to/file.py:factory`` or ``package.module:factory``.
+
+    A factory is called with ``params`` as keyword arguments and must return a Problem; a case
+    gets them through :meth:`Problem.with_params`.  Relative file paths are taken from ``base``
+    (default: the working directory).  Errors say what was not found.
+    """
+    if ":" not in spec:
+        return get_case(spec, **params)
+    target, name = spec.rsplit(":", 1)
+    if target.endswith(".py") or "/" in target:
+        path = Path(base or ".") / target
+        if not path.is_file():
+            raise ValueError(f"problem file {path} not found (from {spec!r})")
+        module_name = f"pdekit_user_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+        if module_name not in sys.modules:
+            loader = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
+            loader.loader.exec_module(module)
+        module = sys.modules[module_name]
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as error:
+            raise ValueError(f"module {target!r} not found (from {spec!r}): {error}") from None
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        found = [n for n, v in vars(module).items() if inspect.isfunction(v) and v.__module__ == module.__name__]
+        raise ValueError(f"{target} has no factory {name!r}; its functions are: {', '.join(found) or '(none)'}")
+    try:
+        inspect.signature(factory).bind(**params)
+    except TypeError:
+        raise ValueError(f"{spec} does not take the parameters {sorted(params)}; its signature is "
+                         f"{name}{inspect.signature(factory)}") from None
+    problem = factory(**params)
+    if not isinstance(problem, Problem):
+        raise ValueError(f"{spec} returned a {type(problem).__name__}, not a pdekit Problem")
+    return problem

@@ -31,6 +31,8 @@ from tqdm.auto import tqdm
 import ufl
 from dolfinx import fem, mesh as dmesh
 
+from ..atomic import atomic_write
+from ..batch import preemption
 from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
 from ..problem.inputs import InputFunction
 from ..problem.problem import Parameters
@@ -414,7 +416,8 @@ def _cache_dir() -> Path:
 
 
 def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache: bool = True,
-          progress: bool | None = None, **options) -> ReferenceSolution:
+          progress: bool | None = None, checkpoint: str | Path | None = None, resume: bool = False,
+          **options) -> ReferenceSolution:
     """Solve ``problem`` with FEniCSx.
 
     Args:
@@ -423,6 +426,8 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
         cache: reuse (and store) the result under ``data/reference`` (``$PDEKIT_DATA``), keyed
             by a fingerprint of the problem and the settings.
         progress: show a progress bar over time steps (default: when stderr is a terminal).
+        checkpoint: file the time stepping is saved to when a preemption signal arrives
+            (:mod:`pdekit.batch.preemption`); ``resume=True`` continues from it.
 
     Returns:
         a :class:`ReferenceSolution` evaluable at any points and times of the problem.
@@ -430,13 +435,14 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
     settings = with_options(settings, options, "reference") if settings else ReferenceSettings.from_options(**options)
     _check_time_coefficients(problem)
     disc = _Discretisation(problem, settings)
-    path = _cache_dir() / f"{problem.name}-{fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)}.nc"
+    key = fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)
+    path = _cache_dir() / f"{problem.name}-{key}.nc"
     if cache and path.exists():
         loaded = _load_cached(path, problem, settings, disc)
         if loaded is not None:
             return loaded
     start = _time.perf_counter()
-    times, snapshots = _march(problem, settings, disc, progress)
+    times, snapshots = _march(problem, settings, disc, progress, _Checkpoint(checkpoint, resume, key))
     solution = ReferenceSolution(problem, settings, disc, times, snapshots, _time.perf_counter() - start)
     if cache:
         coords = disc.space.tabulate_dof_coordinates()
@@ -468,8 +474,40 @@ def _load_cached(path, problem, settings, disc):
                              float(data.attrs["wall_time_s"]), cached=True)
 
 
-def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation, progress):
-    """Time-march (or solve once, for steady problems); returns save times and snapshots."""
+class _Checkpoint:
+    """The time stepping's state in a file: written on preemption, read when resuming."""
+
+    def __init__(self, path, resume: bool, key: str):
+        self.path, self.key = (Path(path) if path else None), key
+        if self.path is not None and self.path.exists() and not resume:
+            raise ValueError(f"checkpoint {self.path} exists: pass resume=True to continue it, or remove it")
+        self.resume = resume
+
+    def load(self) -> dict | None:
+        if not (self.resume and self.path is not None and self.path.exists()):
+            return None
+        with np.load(self.path) as saved:
+            state = {name: saved[name] for name in saved.files}
+        if str(state["key"]) != self.key:
+            raise ValueError(f"checkpoint {self.path} belongs to another problem or other settings; remove it")
+        return state
+
+    def save(self, **state):
+        if self.path is None:
+            return
+
+        def write(temporary):
+            with open(temporary, "wb") as handle:
+                np.savez(handle, key=self.key, **state)
+
+        atomic_write(self.path, write)
+
+
+def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation, progress, checkpoint: _Checkpoint):
+    """Time-march (or solve once, for steady problems); returns save times and snapshots.
+
+    On a preemption signal the state after the current step goes to ``checkpoint`` and
+    :class:`~pdekit.batch.preemption.Preempted` is raised; a resumed march continues from it."""
     eq, V = problem.equation, disc.space
     v, x = ufl.TestFunction(V), ufl.SpatialCoordinate(disc.mesh)
     fixed, dirichlet_values = disc.dirichlet()
@@ -521,6 +559,12 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         if steps_per_save == 1:
             times.append(t0 + dt)
             snapshots.append(u_n.x.array.copy())
+    saved = checkpoint.load()
+    if saved is not None:
+        first = int(saved["step"]) + 1
+        times, snapshots = list(saved["times"]), list(saved["snapshots"])
+        u_n.x.array[:], u_nm1.x.array[:] = saved["u_n"], saved["u_nm1"]
+        t_old.value, t_older.value = t0 + (first - 1) * dt, t0 + (first - 2) * dt
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(range(first, steps + 1), desc=f"{problem.name} reference", disable=not show, unit="step", mininterval=1.0)
     for step in bar:
@@ -537,6 +581,8 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         if step % steps_per_save == 0:
             times.append(t)
             snapshots.append(U.copy())
+        preemption.check(f"at t = {t:.6g} (step {step} of {steps})", lambda: checkpoint.save(
+            step=step, times=np.asarray(times), snapshots=np.asarray(snapshots), u_n=u_n.x.array, u_nm1=u_nm1.x.array))
     return np.asarray(times), np.asarray(snapshots)
 
 

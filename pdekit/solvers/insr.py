@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..batch import preemption
 from ..derivatives import network_jets, output_jets, required_pairs, residual_from_jets
 from ..derivatives.jet import Jet
 from ..options import config_from_options, with_options
@@ -462,6 +463,7 @@ class INSR:
                 state.update(step=step, elapsed=row["wall_time"], history=history.rows)
                 if path is not None:
                     _atomic_save({**state, "model": model.state_dict(), "config": dataclasses.asdict(c)}, path)
+                preemption.check(f"after time step {step}")
         finally:
             bar.close()
         self.history = history

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
+from ..batch import preemption
 from ..options import config_from_options
 
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
@@ -248,6 +249,7 @@ class Trainer:
                         pending = copy.deepcopy(self.state())
                 if out_of_time:
                     break
+                preemption.check(f"at step {self.step}", self.save)
         finally:
             bar.close()
         self.elapsed = time.perf_counter() - started
