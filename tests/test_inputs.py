@@ -176,3 +176,15 @@ def test_the_reference_interpolates_input_functions():
     jumpy = problem.with_params(f=coefficient)
     assert reference.solve(jumpy, degree=1, cells=16, cache=False)._disc.p.f().function_space.ufl_element() \
         .family() in ("DG", "Discontinuous Lagrange")
+
+
+def test_a_periodic_grid_function_wraps_around():
+    nodes = np.arange(8) / 8  # one period of [0, 1) without the repeated end
+    wave = GridFunction((0.0,), (1.0,), np.sin(2 * np.pi * nodes), periodic=(True,))
+    x = np.array([[0.95, 1.0, 1.3, -0.2]])
+    lower = np.floor(x[0] * 8) / 8
+    weight = (x[0] - lower) * 8
+    expected = (1 - weight) * np.sin(2 * np.pi * lower) + weight * np.sin(2 * np.pi * (lower + 1 / 8))
+    np.testing.assert_allclose(wave(x), expected, atol=1e-12)  # between the last node and the first, wrapped
+    nearest = GridFunction((0.0,), (1.0,), nodes, "nearest", periodic=(True,))
+    np.testing.assert_allclose(nearest(np.array([[0.97, 0.2]])), [0.0, 0.25])

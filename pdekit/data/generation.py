@@ -207,7 +207,10 @@ def _plan(problem, n, out, grid, times, solver, options, split, seed, rasterize,
     if refine is not None:
         if not isinstance(problem.geometry, _AxisBox):
             raise ValueError(f"refine aligns the mesh with the grid of a box, not a {type(problem.geometry).__name__}")
-        options.setdefault("cells", int(refine) * (max(len(coords[d]) for d in coords if d != "t") - 1))
+        span = problem.geometry.upper - problem.geometry.lower
+        axis = int(np.argmax(span))  # cells are counted along the longest axis
+        step = coords[("x", "y", "z")[axis]][1] - coords[("x", "y", "z")[axis]][0]
+        options.setdefault("cells", int(refine) * int(round(span[axis] / step)))
     sample_solver = _solver(problem, solver, options, coords)
     first = SPLITS[split] if seed is None else int(seed)
     base = SPLITS[split]
@@ -388,8 +391,9 @@ def _rasterized(problem: Problem, spatial: dict) -> Problem:
         value = problem.params[name]
         if isinstance(value, InputFunction):
             lower, upper = tuple(map(float, problem.geometry.lower)), tuple(map(float, problem.geometry.upper))
+            periodic = tuple(axis in problem.periodic_axes for axis in range(problem.dim))
             values[name] = GridFunction(lower, upper, value.on_grid(spatial),
-                                        "nearest" if value.discontinuous else "linear")
+                                        "nearest" if value.discontinuous else "linear", periodic)
     return problem.with_params(**values)
 
 

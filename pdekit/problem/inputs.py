@@ -211,17 +211,21 @@ class GridFunction(InputFunction):
     piecewise constants around the nodes (``"nearest"``, a discontinuous input).
 
     Args:
-        lower, upper: the box the grid spans (its first and last nodes).
+        lower, upper: the box the grid spans: its first and last nodes along an ordinary axis; along
+            a periodic axis, one period (``n`` nodes at ``lower + k (upper - lower) / n``, as the
+            datasets store periodic axes).
         values: ``(n_1, ..., n_d)`` array of nodal values, ``n_j >= 2``.
         method: ``"linear"`` or ``"nearest"``.
+        periodic: per axis, whether it wraps around (default: none).
 
-    Outside the box the values of the nearest boundary cell are extended.
+    Outside the box (along an ordinary axis) the values of the nearest boundary cell are extended.
     """
 
     lower: tuple
     upper: tuple
     values: np.ndarray = field(repr=False)
     method: str = "linear"
+    periodic: tuple = ()
 
     def __post_init__(self):
         values = np.asarray(self.values, dtype=float)
@@ -230,7 +234,15 @@ class GridFunction(InputFunction):
                              f"({len(self.lower)}), got shape {values.shape}")
         if self.method not in ("linear", "nearest"):
             raise ValueError(f"unknown GridFunction method {self.method!r}; valid methods: linear, nearest")
+        periodic = tuple(bool(p) for p in self.periodic) or (False,) * values.ndim
+        if len(periodic) != values.ndim:
+            raise ValueError(f"periodic needs one flag per axis ({values.ndim}), got {self.periodic!r}")
         object.__setattr__(self, "values", values)
+        object.__setattr__(self, "periodic", periodic)
+
+    def _steps(self) -> list[float]:
+        return [(u - lo) / (n if wraps else n - 1)
+                for lo, u, n, wraps in zip(self.lower, self.upper, self.values.shape, self.periodic)]
 
     @property
     def discontinuous(self) -> bool:
@@ -240,21 +252,23 @@ class GridFunction(InputFunction):
         lib, d, shape = backend.lib, self.dim, self.values.shape
         table = backend.asarray(self.values).reshape(-1)
         strides = [int(np.prod(shape[j + 1:])) for j in range(d)]
-        steps = [(u - lo) / (n - 1) for lo, u, n in zip(self.lower, self.upper, shape)]
+        steps = self._steps()
         position = [(coords[j] - self.lower[j]) / steps[j] for j in range(d)]
+        position = [p % shape[j] if self.periodic[j] else p for j, p in enumerate(position)]
         if self.method == "nearest":
-            value = table[sum(backend.index(lib.round(backend.clip(position[j], 0, shape[j] - 1))) * strides[j]
-                              for j in range(d))]
+            nearest = [lib.round(p) % shape[j] if self.periodic[j] else lib.round(backend.clip(p, 0, shape[j] - 1))
+                       for j, p in enumerate(position)]
+            value = table[sum(backend.index(nearest[j]) * strides[j] for j in range(d))]
             return value, [lib.zeros_like(value) for _ in range(d)] if gradient else None
         cells, fractions = [], []
         for j in range(d):
-            cell = lib.floor(backend.clip(position[j], 0, shape[j] - 2))
+            cell = lib.floor(position[j] if self.periodic[j] else backend.clip(position[j], 0, shape[j] - 2))
             cells.append(backend.index(cell))
             fractions.append(position[j] - cell)
         value = 0.0
         grads = [0.0] * d
         for corner in np.ndindex(*(2,) * d):
-            node = table[sum((cells[j] + corner[j]) * strides[j] for j in range(d))]
+            node = table[sum(((cells[j] + corner[j]) % shape[j]) * strides[j] for j in range(d))]
             factors = [fractions[j] if corner[j] else 1 - fractions[j] for j in range(d)]
             value = value + node * _product(factors)
             if gradient:
@@ -263,10 +277,11 @@ class GridFunction(InputFunction):
                     grads[j] = grads[j] + node * sign * _product(factors[:j] + factors[j + 1:])
         return value, grads if gradient else None
 
-
     def cumulative_integral(self, x) -> np.ndarray:
         """``int_lower^x f(s) ds`` of the interpolant (exact): trapezoids up to the cell, then the part cell."""
         self._check_1d()
+        if self.periodic[0]:
+            raise ValueError("cumulative_integral is defined for a GridFunction on an ordinary (not periodic) axis")
         x = np.asarray(x, dtype=float)
         nodes = np.linspace(self.lower[0], self.upper[0], len(self.values))
         step = nodes[1] - nodes[0]
