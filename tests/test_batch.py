@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 
-import pdekit
 from pdekit.batch import preemption
 from pdekit.batch.collect import collect
 from pdekit.batch.run import execute

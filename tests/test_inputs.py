@@ -7,8 +7,18 @@ import pytest
 import torch
 
 import pdekit
-from pdekit import (ArrayInputs, GaussianRandomField, GridFunction, Interval, Joint, LogNormal, Rectangle, Threshold,
-                    UniformParameter, WhittleMaternField)
+from pdekit import (
+    ArrayInputs,
+    GaussianRandomField,
+    GridFunction,
+    Interval,
+    Joint,
+    LogNormal,
+    Rectangle,
+    Threshold,
+    UniformParameter,
+    WhittleMaternField,
+)
 from pdekit.derivatives.jet import Jet
 from pdekit.problem.inputs import SeriesFunction
 

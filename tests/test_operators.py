@@ -38,7 +38,6 @@ def test_relative_losses():
     prediction = target.clone()
     prediction[1] *= 1.3  # the batch mean of per-sample errors
     assert relative_l2(prediction, target).item() == pytest.approx(0.15)
-    x = torch.linspace(0, 1, 9, dtype=torch.float64)
     assert relative_h1(target.double() + 0.1, target.double(), spacing=(0.1, 0.1), periodic=(False, False)).item() \
         == pytest.approx(0.1)  # a constant shift has no gradient
 

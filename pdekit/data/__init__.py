@@ -31,7 +31,7 @@ def info(path) -> str:
                  f"  failed: {len(attributes.get('failed', []))}"
                  + "".join(f"\n    seed {f['seed']}: {f['reason']}" for f in attributes.get("failed", [])[:5]),
                  f"  solver: {attributes['solver']} {attributes.get('solver_options', {})}",
-                 f"  grid: " + ", ".join(f"{d} {dataset.sizes[d]}" for d in ("t", "x", "y", "z") if d in dataset.dims)]
+                 "  grid: " + ", ".join(f"{d} {dataset.sizes[d]}" for d in ("t", "x", "y", "z") if d in dataset.dims)]
         for name, variable in dataset.data_vars.items():
             lines.append(f"  {variable.attrs.get('role', '?'):<10} {name}: {tuple(variable.shape)} {variable.dtype}")
         return "\n".join(lines)

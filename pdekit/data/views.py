@@ -163,7 +163,7 @@ class PointTriplets(torch.utils.data.Dataset):
 def branch_inputs(data: OperatorData, sensors=None) -> np.ndarray:
     """``(N, m * C + scalars)``: every input function at the sensors, then the scalar inputs."""
     columns = []
-    for name, values in data.grid_inputs.items():  # (N, *grid, C)
+    for values in data.grid_inputs.values():  # (N, *grid, C)
         index = sensor_index(values.shape[1:-1], sensors)
         picked = values[(slice(None), *np.ix_(*index))]
         columns.append(picked.reshape(len(values), -1))
