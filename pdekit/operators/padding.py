@@ -42,11 +42,17 @@ def pad(x: torch.Tensor, width: int, modes: tuple[tuple[str, str], ...]) -> torc
     return x
 
 
-def upsample(x: torch.Tensor, size: tuple[int, ...], modes: tuple[tuple[str, str], ...]) -> torch.Tensor:
+def upsample(x: torch.Tensor, size: tuple[int, ...], modes: tuple[tuple[str, str], ...],
+             cubic: bool = False) -> torch.Tensor:
     """Interpolate ``x`` to twice its resolution, cropped to ``size``, with the sides' padding beyond the
-    edges (so that on a periodic axis upsampling commutes with shifts, as the convolutions do)."""
+    edges (so that on a periodic axis upsampling commutes with shifts, as the convolutions do).
+
+    ``cubic``: bicubic on 2D grids (two cells of padding), else (bi/tri)linear (one cell)."""
     d = len(modes)
-    x = F.interpolate(pad(x, 1, modes), scale_factor=2, mode=INTERPOLATION[d], align_corners=False)
+    cubic = cubic and d == 2
+    width = 2 if cubic else 1
+    x = F.interpolate(pad(x, width, modes), scale_factor=2, mode="bicubic" if cubic else INTERPOLATION[d],
+                      align_corners=False)
     for j, n in enumerate(size):
-        x = x.narrow(x.ndim - d + j, 2, n)
+        x = x.narrow(x.ndim - d + j, 2 * width, n)
     return x

@@ -1,8 +1,8 @@
 """A U-Net baseline for operators on grids (Ronneberger et al. 2015, as the neural-operator papers use it).
 
 Levels of two (pad, 3-point convolution, GroupNorm, GELU) blocks; average pooling down,
-(bi/tri)linear interpolation up to the skip's size (so odd grids work; padded like the convolutions), skip connections by
-concatenation, a 1x1 head.  Padding follows the Problem (:mod:`.padding`): circular on periodic
+(bi/tri)linear interpolation up to the skip's size (so odd grids work; padded like the
+convolutions), skip connections by concatenation, a 1x1 head.  Padding follows the Problem (:mod:`.padding`): circular on periodic
 axes, zeros on Dirichlet sides, so the network never sees a boundary the problem does not have.
 Channels double per level from ``width``.
 """
@@ -12,32 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import GridOperator
-from .padding import pad, padding_modes, upsample
+from .layers import CONV, POOL, ConvBlock
+from .padding import padding_modes, upsample
 from .training import OperatorTraining
 
 __all__ = ["UNet", "UNetConfig", "UNetNetwork"]
-
-CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
-
-
-class ConvBlock(nn.Module):
-    """Two (pad, conv 3, GroupNorm, GELU) layers."""
-
-    def __init__(self, dim: int, channels_in: int, channels_out: int, modes, groups: int = 1):
-        super().__init__()
-        self.modes = modes
-        self.convs = nn.ModuleList([CONV[dim](channels_in, channels_out, 3), CONV[dim](channels_out, channels_out, 3)])
-        self.norms = nn.ModuleList([nn.GroupNorm(groups, channels_out), nn.GroupNorm(groups, channels_out)])
-
-    def forward(self, x):
-        for conv, norm in zip(self.convs, self.norms):
-            x = F.gelu(norm(conv(pad(x, 1, self.modes))))
-        return x
 
 
 class UNetNetwork(nn.Module):
