@@ -37,7 +37,7 @@ def _pinn(problem):
                 log_every=500).solve(problem)
 
 
-# the PINN trains first: compiled kernels cannot run once DOLFINx/PETSc are loaded (compile_blocker)
+# the PINN trains first, then the reference
 SOLVERS = {"pinn": _pinn, "fenics": _reference}
 
 

@@ -347,18 +347,14 @@ def reference_error(reference, problem, predict: Callable) -> Callable[[], float
 class CompiledOrEager:
     """``function`` under ``torch.compile`` where that works, else eager, with one logged reason.
 
-    Shared by the training loops: a blocked or failing compile (see :func:`compile_blocker`)
-    falls back to the eager function; ``compiled`` says which one runs.
+    Shared by the training loops: a failing compile falls back to the eager function;
+    ``compiled`` says which one runs.
     """
 
     def __init__(self, function: Callable, model, enabled: bool):
         self.eager, self.function, self.compiled = function, function, False
         self.model, self._probed = model, False
         if not enabled:
-            return
-        blocked = compile_blocker(model)
-        if blocked:
-            log.warning("torch.compile skipped: %s; training eagerly", blocked)
             return
         try:
             self.function = torch.compile(function, dynamic=False)
@@ -387,20 +383,6 @@ class CompiledOrEager:
         if torch.is_tensor(loss) and loss.requires_grad and params:
             torch.autograd.grad(loss, params, allow_unused=True)
         self._probed = True
-
-
-def compile_blocker(model) -> str | None:
-    """Why compiling must not be tried in this process, or ``None``.
-
-    Compiled CPU kernels segfault in a process that has loaded DOLFINx/PETSc (measured with
-    dolfinx 0.5.2 and torch 2.13: PETSc's handler then aborts MPI with code 59), so a PINN
-    trained after a FEniCS reference in the same process runs eagerly.
-    """
-    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    if on_cpu and ("dolfinx" in sys.modules or "petsc4py" in sys.modules):
-        return ("DOLFINx/PETSc are loaded in this process and compiled CPU kernels crash beside them; "
-                "solve the reference in another process to train compiled")
-    return None
 
 
 def _fused_adam_works(params) -> bool:
