@@ -163,6 +163,20 @@ def test_save_load_round_trip(make, tmp_path):
     assert loaded.components == ("u",)
 
 
+def test_saved_file_records_its_interpolation_error(tmp_path):
+    """``x^2`` interpolated linearly errs by ``h^2 / 4`` at the midpoints of a grid of spacing ``h``;
+    a linear function not at all."""
+    square = Problem(name="square", geometry=Interval(0.0, 1.0), exact=lambda x, t, p: x[0] ** 2,
+                     equation=Equation(flux=lambda u, du, x, t, p: [-du[0]], source=lambda u, du, x, t, p: 2.0),
+                     conditions=[Dirichlet(lambda x, t, p: x[0] ** 2)])
+    path = exact_solution(square).save(tmp_path / "square.nc", resolution=9)
+    midpoints = (np.arange(8) + 0.5) / 8
+    expected = np.linalg.norm(np.full(8, 1 / 8**2 / 4)) / np.linalg.norm(midpoints**2)
+    assert json.loads(pdekit.load(path).dataset.attrs["interpolation_error"])["u"] == pytest.approx(expected, rel=1e-9)
+    path = exact_solution(lshape_problem()).save(tmp_path / "linear.nc", resolution=9)
+    assert json.loads(pdekit.load(path).dataset.attrs["interpolation_error"])["u"] < 1e-14
+
+
 def test_load_rebuilds_a_registered_case_with_its_params(tmp_path):
     problem = pdekit.get_case("heat2d", kappa=0.3)
     path = exact_solution(problem).save(tmp_path / "heat.nc", resolution=5, times=3)
