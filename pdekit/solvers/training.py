@@ -25,7 +25,7 @@ from ..atomic import atomic_write
 from ..options import config_from_options
 
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
-           "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager"]
+           "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager", "Minimiser"]
 
 log = logging.getLogger("pdekit")
 
@@ -383,6 +383,77 @@ class CompiledOrEager:
         if torch.is_tensor(loss) and loss.requires_grad and params:
             torch.autograd.grad(loss, params, allow_unused=True)
         self._probed = True
+
+
+class Minimiser:
+    """Adam with plateau decay until converged, then optional L-BFGS, for one stage of a stepping
+    solver (INSR's initial fit and time steps, each stage of its flow splitting).
+
+    ``config`` has ``lr``, ``patience``, ``decay``, ``min_lr``, ``tol``, ``weight_boundary`` and
+    ``compile`` (an :class:`~pdekit.solvers.insr.INSRConfig`).
+    """
+
+    def __init__(self, model, config):
+        self.model, self.config = model, config
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def weighted(self, terms_of):
+        """``batch -> (total, terms)``: the terms and their weighted sum, in one (compilable) function."""
+        w = self.config.weight_boundary
+
+        def total_and_terms(batch):
+            terms = terms_of(batch)
+            total = sum(value * (w if name in ("dirichlet", "periodic") else 1.0) for name, value in terms.items())
+            return total, terms
+
+        return CompiledOrEager(total_and_terms, self.model, self.config.compile)
+
+    def run(self, total_of, batch_of, iterations: int, lbfgs_iterations: int, describe: str) -> dict:
+        """Minimise ``total_of(batch_of(i))[0]``, a fresh batch ``i`` per iteration."""
+        c = self.config
+        adam = torch.optim.Adam(self.params, lr=c.lr)
+        lr, best, stale, done, value, terms = c.lr, math.inf, 0, 0, math.nan, {}
+        for done in range(1, iterations + 1):
+            adam.zero_grad(set_to_none=True)
+            loss, terms = total_of(batch_of(done))
+            loss.backward()
+            value = float(loss.detach())
+            self._check(value, describe)
+            adam.step()
+            if value < best:
+                best, stale = value, 0
+            else:
+                stale += 1
+            if stale >= c.patience:
+                lr, stale = lr * c.decay, 0
+                for group in adam.param_groups:
+                    group["lr"] = lr
+            if lr < c.min_lr or value <= c.tol:
+                break
+        if lbfgs_iterations:
+            batch = batch_of(iterations + 1)
+            lbfgs = torch.optim.LBFGS(self.params, lr=1.0, max_iter=lbfgs_iterations, history_size=50,
+                                      tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
+            record = {}
+
+            def closure():
+                lbfgs.zero_grad(set_to_none=True)
+                loss, record["terms"] = total_of(batch)
+                loss.backward()
+                return loss
+
+            lbfgs.step(closure)
+            with torch.no_grad():
+                loss, terms = total_of(batch)
+            value = float(loss)
+            self._check(value, describe)
+        return {"loss": value, "iterations": done, "lr": lr, **{k: float(v.detach()) for k, v in terms.items()}}
+
+    @staticmethod
+    def _check(value: float, describe: str):
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"{describe}: the loss became {value}. Lower lr, use more iterations, "
+                                   "float64 or smaller time steps")
 
 
 def _fused_adam_works(params) -> bool:
