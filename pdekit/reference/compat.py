@@ -7,17 +7,20 @@ Importing DOLFINx (0.5 to at least 0.7) sets ``sys.setdlopenflags(RTLD_NOW | RTL
 MPI libraries and leaves it set, so every extension loaded afterwards lands in the global symbol
 namespace; the compiled kernels of ``torch.compile`` then collide on their same-named symbols and
 crash.  The flags are restored here right after the import: DOLFINx's own modules are loaded by
-then, and neither its FFCx-compiled forms nor gmsh need global symbols.
+then, and neither its FFCx-compiled forms nor gmsh need global symbols.  The root logging
+handler that FFCx's import installs is taken off again, for the same reason: a side effect of
+an import that every later part of the process would see.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import numpy as np
 import scipy.sparse
 
-_flags = sys.getdlopenflags()
+_flags, _root_handlers = sys.getdlopenflags(), list(logging.getLogger().handlers)
 try:
     import dolfinx
     import dolfinx.fem.petsc  # noqa: F401 - the PETSc assemblers, a submodule loaded only on request
@@ -28,6 +31,11 @@ try:
 finally:
     # dolfinx keeps the flags it found (``stored_dlopen_flags``), also when it was imported before pdekit
     sys.setdlopenflags(getattr(sys.modules.get("dolfinx"), "stored_dlopen_flags", _flags))
+    # FFCx's import calls logging.basicConfig(); through the root handler that adds, every form
+    # compiled printed the C compiler's command lines (INFO from distutils). Leave the root as found.
+    for _handler in list(logging.getLogger().handlers):
+        if _handler not in _root_handlers:
+            logging.getLogger().removeHandler(_handler)
 
 __all__ = [
     "VERSION", "fem", "mesh", "ufl", "function_space", "interval", "rectangle", "box", "gmsh_to_mesh",
