@@ -21,8 +21,20 @@ from . import math
 from .compare import Comparison, compare, relative_l2
 from .pde_cases import get_case, list_cases
 from .problem import (
-    Box, Dirichlet, Disk, Equation, Field, GaussianRandomField, Initial, Interval, Neumann, Periodic, Polygon,
-    Problem, Rectangle, TimeInterval,
+    Box,
+    Dirichlet,
+    Disk,
+    Equation,
+    Field,
+    GaussianRandomField,
+    Initial,
+    Interval,
+    Neumann,
+    Periodic,
+    Polygon,
+    Problem,
+    Rectangle,
+    TimeInterval,
 )
 from .results import FunctionSolution, GridSolution, Solution, load
 

@@ -14,8 +14,17 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import pdekit  # noqa: E402
 from pdekit import (  # noqa: E402
-    Comparison, Dirichlet, Equation, FunctionSolution, GridSolution, Initial, Interval, Polygon, Problem,
-    TimeInterval, compare,
+    Comparison,
+    Dirichlet,
+    Equation,
+    FunctionSolution,
+    GridSolution,
+    Initial,
+    Interval,
+    Polygon,
+    Problem,
+    TimeInterval,
+    compare,
     relative_l2,
 )
 from pdekit import math as pm  # noqa: E402

@@ -10,11 +10,24 @@ import torch
 
 from pdekit import Dirichlet, Equation, Interval, Problem, Rectangle, TimeInterval, get_case
 from pdekit import math as pm
-from pdekit.derivatives import (coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets,
-                                strong_residual)
+from pdekit.derivatives import (
+    coordinate_jets,
+    network_jets,
+    output_jets,
+    required_pairs,
+    residual_from_jets,
+    strong_residual,
+)
 from pdekit.pde_cases import CASES
-from pdekit.solvers import (PINN, PINNConfig, TrainingDiverged, build_model, initial_dirichlet_transform,
-                            initial_value_transform, zero_dirichlet_transform)
+from pdekit.solvers import (
+    PINN,
+    PINNConfig,
+    TrainingDiverged,
+    build_model,
+    initial_dirichlet_transform,
+    initial_value_transform,
+    zero_dirichlet_transform,
+)
 from pdekit.solvers.training import Trainer
 
 

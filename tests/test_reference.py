@@ -8,8 +8,22 @@ import time
 import numpy as np
 import pytest
 
-from pdekit import (Box, Dirichlet, Disk, Equation, Field, FunctionSolution, Interval, Neumann, Polygon, Problem,
-                    Rectangle, TimeInterval, anchors, compare)
+from pdekit import (
+    Box,
+    Dirichlet,
+    Disk,
+    Equation,
+    Field,
+    FunctionSolution,
+    Interval,
+    Neumann,
+    Polygon,
+    Problem,
+    Rectangle,
+    TimeInterval,
+    anchors,
+    compare,
+)
 from pdekit import math as pm
 from pdekit.pde_cases import get_case
 

@@ -11,7 +11,17 @@ import pytest
 import xarray as xr
 
 import pdekit
-from pdekit import Dirichlet, Equation, FunctionSolution, GridSolution, Initial, Interval, Polygon, Problem, TimeInterval
+from pdekit import (
+    Dirichlet,
+    Equation,
+    FunctionSolution,
+    GridSolution,
+    Initial,
+    Interval,
+    Polygon,
+    Problem,
+    TimeInterval,
+)
 from pdekit import math as pm
 from pdekit.results import save_dataset
 
