@@ -123,7 +123,7 @@ def compare(solution: Solution | xr.Dataset, reference: Solution | xr.Dataset, c
         if not isinstance(source, GridSolution):
             continue  # a Dataset is used on its own grid; other solutions are evaluated, not interpolated
         grid = source.dataset
-        dims = [d for d in grid.dims if d in coords and not _on_grid(coords[d], grid[d].values)]
+        dims = [d for d in grid.dims if d in coords and grid.sizes[d] > 1 and not _on_grid(coords[d], grid[d].values)]
         if not dims:
             continue
         for name, estimate in interpolation_estimate(grid, coords, dims).items():
@@ -131,7 +131,7 @@ def compare(solution: Solution | xr.Dataset, reference: Solution | xr.Dataset, c
                 continue
             metrics[f"{name}_interpolation_{side}"] = estimate
             reported = float(metrics[f"{name}_rel_l2"])
-            if estimate >= DOMINANT * reported:
+            if reported > 0 and estimate >= DOMINANT * reported:
                 notes.append(f"{name}: interpolating the {side}'s grid linearly along {', '.join(dims)} errs by about "
                              f"{estimate:.1e} (from its second differences), {estimate / reported:.0%} of the reported "
                              f"rel L2 {reported:.1e}: compare on the {side}'s own grid, or save it finer")
@@ -140,8 +140,6 @@ def compare(solution: Solution | xr.Dataset, reference: Solution | xr.Dataset, c
 
 def _on_grid(points: np.ndarray, axis: np.ndarray) -> bool:
     """Whether every coordinate in ``points`` is one of ``axis``'s (no interpolation along it)."""
-    if len(axis) == 1:
-        return bool(np.all(points == axis[0]))
     tolerance = 1e-9 * float(np.ptp(axis))
     nearest = np.clip(np.searchsorted(axis, points), 1, len(axis) - 1)
     gap = np.minimum(np.abs(points - axis[nearest - 1]), np.abs(points - axis[nearest]))
