@@ -3,6 +3,7 @@
 #   make test    run the fast test suite          (pytest args: make test ARGS="-m slow")
 #   make demo    run the demo
 #   make bench   run every benchmarks/*.py
+#   make lint    ruff check (pyflakes, pycodestyle, import order, bugbear; settings in pyproject.toml)
 #   make clean   remove caches and build outputs (make distclean also removes .venv)
 SHELL := /bin/bash
 VENV  := .venv
@@ -13,7 +14,7 @@ ARGS  ?=
 export DDE_BACKEND := pytorch
 
 .DEFAULT_GOAL := setup
-.PHONY: setup test demo bench clean distclean
+.PHONY: setup test demo bench lint clean distclean
 
 setup: $(STAMP)
 
@@ -27,6 +28,10 @@ test: setup
 
 demo: setup
 	$(PY) -m pdekit.demo $(ARGS)
+
+# `ruff format` is configured in pyproject.toml but not yet applied to the code base: lint only checks.
+lint: setup
+	$(PY) -m ruff check .
 
 bench: setup
 	@set -e; shopt -s nullglob; files=(benchmarks/*.py); \

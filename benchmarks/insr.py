@@ -140,8 +140,7 @@ def taylor_green(fast: bool) -> dict:
 
 
 def fenics_advection(result: dict) -> None:
-    """The FEniCS reference with as many dofs as INSR has weights (loaded last: compiled CPU
-    kernels cannot run beside DOLFINx, see pdekit.solvers.training.compile_blocker)."""
+    """The FEniCS reference with as many dofs as INSR has weights."""
     from pdekit.reference import solve
 
     problem = get_case("advection1d")

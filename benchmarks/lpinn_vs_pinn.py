@@ -9,8 +9,7 @@ PINN trains for the wall-clock time the LPINN took (``time_budget``).  On convec
 beta = 50 the LPINN is also run as in the paper, learning the whole characteristic without the
 initial speed built in (``initial_speed=False``).
 
-All networks train first (compiled); the FEniCS references are solved afterwards, because
-compiled CPU kernels must not run in a process that has loaded DOLFINx (see NOTES).
+All networks train first (compiled); the FEniCS references are solved afterwards.
 
     python benchmarks/lpinn_vs_pinn.py [--steps 1000] [--lbfgs 20] [--points 2048]
 
@@ -77,7 +76,7 @@ def main(argv=None):
                      "solution": pinn.solve(problem)})
         print(f"{name}: pinn {runs[-1]['solution'].wall_time:.1f} s", flush=True)
 
-    from pdekit.reference import solve  # DOLFINx only now: no compiled training after this
+    from pdekit.reference import solve
 
     references = {}
     rows = []

@@ -107,8 +107,7 @@ def truth_of(name: str, problem):
 
 
 def fenics_reference(name: str, problem):
-    """The FEniCS reference on a fine mesh, solved in another process (DOLFINx must not share one
-    with compiled kernels) through the CLI, and kept under data/benchmarks."""
+    """The FEniCS reference on a fine mesh, solved through the CLI and kept under data/benchmarks."""
     path = REFERENCES / f"{name}.nc"
     if not path.exists():
         params = [a for key, value in CASES[name]["params"].items() for a in ("--param", f"{key}={value}")]

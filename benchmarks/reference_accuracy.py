@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def main():
         except FileNotFoundError as missing:
             rows[f"{name} vs DeepXDE anchor"] = {"skipped": str(missing)}
             continue
-        solution, seconds = timed(lambda: reference.solve(get_case(name), cache=False, **settings))
+        solution, seconds = timed(functools.partial(reference.solve, get_case(name), cache=False, **settings))
         rows[f"{name} vs DeepXDE anchor"] = {"rel_l2": float(compare(solution, anchor).metrics["u_rel_l2"]),
                                              "seconds": seconds, "settings": settings}
     lshape = get_case("poisson_lshape")

@@ -27,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .atomic import write_json
+from .atomic import atomic_write, write_json
 from .pde_cases import CASES, list_cases, load_problem
 
 __all__ = ["main", "SOLVERS"]
@@ -126,9 +126,8 @@ def _compare(args):
     result = compare(load(args.result), load(args.reference))
     print(result.summary())
     if args.figure:
-        figure = result.figure()
-        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(args.figure, dpi=120)
+        figure, kind = result.figure(), Path(args.figure).suffix[1:] or "png"
+        atomic_write(args.figure, lambda temporary: figure.savefig(temporary, dpi=120, format=kind))
         print(f"figure -> {args.figure}")
     if args.json:
         metrics = {name: float(value) for name, value in result.metrics.items() if value.ndim == 0}

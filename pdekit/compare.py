@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from .results import GridSolution, Solution, default_grid
 
-__all__ = ["compare", "Comparison", "relative_l2"]
+__all__ = ["compare", "Comparison", "relative_l2", "interpolation_estimate"]
+
+# an interpolation error of at least this fraction of the reported error is the larger part of it (errors
+# adding in quadrature): the comparison then says so
+DOMINANT = 2**-0.5
 
 
 def relative_l2(values, reference, dims=None):
@@ -26,12 +30,16 @@ class Comparison:
     Attributes:
         solution, reference: the two Datasets on the common grid.
         metrics: per field ``rel_l2`` (overall), ``max_error`` and, for evolution problems,
-            ``rel_l2_t`` (relative L2 at each time).
+            ``rel_l2_t`` (relative L2 at each time); for a saved grid that had to be interpolated
+            to the common grid, ``interpolation_solution`` or ``interpolation_reference``
+            (:func:`interpolation_estimate`).
+        notes: what the reader should know about the numbers (an interpolation that dominates).
     """
 
     solution: xr.Dataset
     reference: xr.Dataset
     metrics: xr.Dataset
+    notes: list[str] = field(default_factory=list)
 
     @property
     def error(self) -> xr.Dataset:
@@ -45,7 +53,7 @@ class Comparison:
             if "t" in self.metrics.dims:
                 row += f" {float(self.metrics[f'{name}_rel_l2_t'][-1]):>13.3e}"
             lines.append(row)
-        return "\n".join(lines)
+        return "\n".join(lines + [f"note: {note}" for note in self.notes])
 
     def figure(self, field: str | None = None, times: int = 3):
         """Solution, reference and error side by side (over time where relevant)."""
@@ -110,4 +118,56 @@ def compare(solution: Solution | xr.Dataset, reference: Solution | xr.Dataset, c
         metrics[f"{name}_max_error"] = abs(sol[name] - ref[name]).max(skipna=True)
         if "t" in ref.dims:
             metrics[f"{name}_rel_l2_t"] = relative_l2(sol[name], ref[name], dims=space)
-    return Comparison(sol, ref, xr.Dataset(metrics))
+    notes = []
+    for side, source in (("solution", solution), ("reference", reference)):
+        if not isinstance(source, GridSolution):
+            continue  # a Dataset is used on its own grid; other solutions are evaluated, not interpolated
+        grid = source.dataset
+        dims = [d for d in grid.dims if d in coords and grid.sizes[d] > 1 and not _on_grid(coords[d], grid[d].values)]
+        if not dims:
+            continue
+        for name, estimate in interpolation_estimate(grid, coords, dims).items():
+            if name not in ref.data_vars:
+                continue
+            metrics[f"{name}_interpolation_{side}"] = estimate
+            reported = float(metrics[f"{name}_rel_l2"])
+            if reported > 0 and estimate >= DOMINANT * reported:
+                notes.append(f"{name}: interpolating the {side}'s grid linearly along {', '.join(dims)} errs by about "
+                             f"{estimate:.1e} (from its second differences), {estimate / reported:.0%} of the reported "
+                             f"rel L2 {reported:.1e}: compare on the {side}'s own grid, or save it finer")
+    return Comparison(sol, ref, xr.Dataset(metrics), notes)
+
+
+def _on_grid(points: np.ndarray, axis: np.ndarray) -> bool:
+    """Whether every coordinate in ``points`` is one of ``axis``'s (no interpolation along it)."""
+    tolerance = 1e-9 * float(np.ptp(axis))
+    nearest = np.clip(np.searchsorted(axis, points), 1, len(axis) - 1)
+    gap = np.minimum(np.abs(points - axis[nearest - 1]), np.abs(points - axis[nearest]))
+    return bool(np.all(gap <= tolerance))
+
+
+def interpolation_estimate(grid: xr.Dataset, coords: dict, dims) -> dict[str, float]:
+    """Per field, the relative L2 error of interpolating ``grid`` linearly along ``dims`` to the
+    points of ``coords``, estimated from its second differences ``D``: a locally quadratic field
+    errs by ``s (1 - s) D / 2`` at a fraction ``s`` of a grid interval."""
+    others = {d: coords[d] for d in grid.dims if d in coords and d not in dims}
+    targets = {d: coords[d] for d in dims}
+    weights = {}
+    for d in dims:
+        axis = grid[d].values
+        i = np.clip(np.searchsorted(axis, targets[d]) - 1, 0, len(axis) - 2)
+        s = np.clip((targets[d] - axis[i]) / (axis[i + 1] - axis[i]), 0.0, 1.0)
+        weights[d] = xr.DataArray(s * (1 - s) / 2, dims=d, coords={d: targets[d]})
+    estimates = {}
+    for name in grid.data_vars:
+        values = grid[name].sel(others, method="nearest") if others else grid[name]
+        error = 0.0
+        for d in dims:
+            if values.sizes[d] > 2:
+                axis = values.get_axis_num(d)
+                second = np.diff(values.values, n=2, axis=axis)  # at the interior nodes; the ends take their neighbour's
+                second = np.concatenate([second.take([0], axis), second, second.take([-1], axis)], axis=axis)
+                error = error + values.copy(data=second).interp(targets) * weights[d]
+        norm = float((values.interp(targets) ** 2).sum(skipna=True))
+        estimates[name] = float(np.sqrt(float((error**2).sum(skipna=True)) / norm)) if norm else 0.0
+    return estimates

@@ -14,7 +14,17 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import pdekit  # noqa: E402
 from pdekit import (  # noqa: E402
-    Comparison, Dirichlet, Equation, FunctionSolution, Initial, Interval, Polygon, Problem, TimeInterval, compare,
+    Comparison,
+    Dirichlet,
+    Equation,
+    FunctionSolution,
+    GridSolution,
+    Initial,
+    Interval,
+    Polygon,
+    Problem,
+    TimeInterval,
+    compare,
     relative_l2,
 )
 from pdekit import math as pm  # noqa: E402
@@ -182,6 +192,34 @@ def test_extra_solution_fields_are_ignored():
     result = compare(solution, reference)
     assert list(result.solution.data_vars) == ["u"]
     assert float(result.metrics["u_rel_l2"]) == 0.0
+
+
+# -- interpolation of a saved grid ------------------------------------------------------------
+def test_compare_says_when_interpolating_a_coarse_grid_dominates_the_error():
+    """The exact solution saved on a 9 x 5 grid, compared with itself on a fine grid: all the error
+    is interpolation, which the estimate from second differences measures within 25%."""
+    problem = decay1d()
+    coarse = GridSolution(exact(problem).to_xarray(resolution=9, times=5), problem)
+    result = compare(coarse, exact(problem), coords=pdekit.results.default_grid(problem, 201, 101))
+    reported, estimate = float(result.metrics["u_rel_l2"]), float(result.metrics["u_interpolation_solution"])
+    assert 0.75 < estimate / reported < 1.25, (estimate, reported)
+    assert len(result.notes) == 1 and "interpolating the solution's grid linearly along t, x" in result.notes[0]
+    assert result.summary().splitlines()[-1].startswith("note: u: interpolating the solution's grid")
+
+
+def test_compare_is_silent_when_interpolation_is_a_small_part():
+    problem = decay1d()
+    fine = GridSolution(scaled(problem, 1.01).to_xarray(resolution=201, times=101), problem)
+    result = compare(fine, exact(problem), coords=pdekit.results.default_grid(problem, 37, 23))
+    assert float(result.metrics["u_interpolation_solution"]) < 0.1 * float(result.metrics["u_rel_l2"])
+    assert result.notes == [] and "note" not in result.summary()
+
+
+def test_no_interpolation_estimate_on_the_grid_itself():
+    problem = decay1d()
+    saved = GridSolution(exact(problem).to_xarray(resolution=9, times=5), problem)
+    result = compare(scaled(problem, 1.01), saved)
+    assert "u_interpolation_reference" not in result.metrics and result.notes == []
 
 
 # -- summary and figures ----------------------------------------------------------------------

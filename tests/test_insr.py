@@ -15,6 +15,7 @@ from pdekit.cli import main
 from pdekit.derivatives import network_jets, output_jets, residual_from_jets, strong_residual
 from pdekit.solvers.insr import INSR, INSRConfig
 from pdekit.solvers.models import build_model
+from pdekit.solvers.training import Minimiser
 from pdekit.solvers.upwind import upwind_advection
 
 
@@ -76,9 +77,7 @@ def test_resume_at_a_step_boundary_reproduces_the_uninterrupted_run(tmp_path, mo
     problem = get_case("advection1d")
     whole = INSR(**SMALL).solve(problem)
     path = tmp_path / "run.pt"
-    from pdekit.solvers import insr
-
-    calls, original = [], insr._Minimiser.run
+    calls, original = [], Minimiser.run
 
     def interrupted(self, *args, **kwargs):
         if len(calls) == 3:  # the initial fit and two steps are done
@@ -86,10 +85,10 @@ def test_resume_at_a_step_boundary_reproduces_the_uninterrupted_run(tmp_path, mo
         calls.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(insr._Minimiser, "run", interrupted)
+    monkeypatch.setattr(Minimiser, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         INSR(**SMALL).solve(problem, checkpoint=path)
-    monkeypatch.setattr(insr._Minimiser, "run", original)
+    monkeypatch.setattr(Minimiser, "run", original)
     assert torch.load(path, weights_only=False)["step"] == 2
     resumed = INSR(**SMALL).solve(problem, checkpoint=path, resume=True)
     assert torch.equal(resumed.weights, whole.weights)

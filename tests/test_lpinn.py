@@ -164,7 +164,7 @@ print("agree", sorted(eager))
 
 
 def test_compiled_and_eager_losses_agree():
-    """In a fresh interpreter: compiled kernels cannot run beside DOLFINx (see compile_blocker)."""
+    """In a fresh interpreter, so the compile starts from a clean state."""
     import subprocess
     import sys
 

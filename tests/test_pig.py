@@ -210,7 +210,7 @@ print("agree", sorted(eager))
 
 @pytest.mark.slow
 def test_compiled_and_eager_losses_agree():
-    """In a fresh interpreter: compiled kernels cannot run beside DOLFINx (see compile_blocker).
+    """In a fresh interpreter, so the compile starts from a clean state.
 
     Slow: compiling the checkpointed chunks and the nearest-Gaussian path took 2.4 CPU-minutes."""
     result = subprocess.run([sys.executable, "-c", COMPILED_VS_EAGER], capture_output=True, text=True, timeout=600)

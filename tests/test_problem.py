@@ -11,8 +11,18 @@ import torch
 
 import pdekit
 from pdekit import (
-    Dirichlet, Disk, Equation, GaussianRandomField, Initial, Interval, Neumann, Periodic, Polygon, Problem,
-    Rectangle, TimeInterval,
+    Dirichlet,
+    Disk,
+    Equation,
+    GaussianRandomField,
+    Initial,
+    Interval,
+    Neumann,
+    Periodic,
+    Polygon,
+    Problem,
+    Rectangle,
+    TimeInterval,
 )
 from pdekit import math as pm
 from pdekit.pde_cases import CASES, get_case, list_cases

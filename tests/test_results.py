@@ -11,7 +11,17 @@ import pytest
 import xarray as xr
 
 import pdekit
-from pdekit import Dirichlet, Equation, FunctionSolution, GridSolution, Initial, Interval, Polygon, Problem, TimeInterval
+from pdekit import (
+    Dirichlet,
+    Equation,
+    FunctionSolution,
+    GridSolution,
+    Initial,
+    Interval,
+    Polygon,
+    Problem,
+    TimeInterval,
+)
 from pdekit import math as pm
 from pdekit.results import save_dataset
 
@@ -161,6 +171,20 @@ def test_save_load_round_trip(make, tmp_path):
         assert ds.attrs[key] == written.attrs[key], key
     assert loaded.solver == "exact" and loaded.config == {"note": "x"} and loaded.wall_time == 1.25
     assert loaded.components == ("u",)
+
+
+def test_saved_file_records_its_interpolation_error(tmp_path):
+    """``x^2`` interpolated linearly errs by ``h^2 / 4`` at the midpoints of a grid of spacing ``h``;
+    a linear function not at all."""
+    square = Problem(name="square", geometry=Interval(0.0, 1.0), exact=lambda x, t, p: x[0] ** 2,
+                     equation=Equation(flux=lambda u, du, x, t, p: [-du[0]], source=lambda u, du, x, t, p: 2.0),
+                     conditions=[Dirichlet(lambda x, t, p: x[0] ** 2)])
+    path = exact_solution(square).save(tmp_path / "square.nc", resolution=9)
+    midpoints = (np.arange(8) + 0.5) / 8
+    expected = np.linalg.norm(np.full(8, 1 / 8**2 / 4)) / np.linalg.norm(midpoints**2)
+    assert json.loads(pdekit.load(path).dataset.attrs["interpolation_error"])["u"] == pytest.approx(expected, rel=1e-9)
+    path = exact_solution(lshape_problem()).save(tmp_path / "linear.nc", resolution=9)
+    assert json.loads(pdekit.load(path).dataset.attrs["interpolation_error"])["u"] < 1e-14
 
 
 def test_load_rebuilds_a_registered_case_with_its_params(tmp_path):

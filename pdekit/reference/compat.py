@@ -1,20 +1,45 @@
 """The one place that knows DOLFINx versions: 0.5 (Debian) through the current conda-forge release.
 
-Everything else in pdekit calls these helpers and never branches on the DOLFINx version.
+Everything else in pdekit imports DOLFINx and UFL from here (``from .compat import fem, ufl``),
+calls these helpers and never branches on the DOLFINx version.
+
+Importing DOLFINx (0.5 to at least 0.7) sets ``sys.setdlopenflags(RTLD_NOW | RTLD_GLOBAL)`` for its
+MPI libraries and leaves it set, so every extension loaded afterwards lands in the global symbol
+namespace; the compiled kernels of ``torch.compile`` then collide on their same-named symbols and
+crash.  The flags are restored here right after the import: DOLFINx's own modules are loaded by
+then, and neither its FFCx-compiled forms nor gmsh need global symbols.  The root logging
+handler that FFCx's import installs is taken off again, for the same reason: a side effect of
+an import that every later part of the process would see.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import numpy as np
 import scipy.sparse
 
-import dolfinx
-from dolfinx import fem, geometry, mesh
-from mpi4py import MPI
+_flags, _root_handlers = sys.getdlopenflags(), list(logging.getLogger().handlers)
+try:
+    import dolfinx
+    import dolfinx.fem.petsc  # noqa: F401 - the PETSc assemblers, a submodule loaded only on request
+    import ufl
+    from dolfinx import fem, geometry, mesh
+    from mpi4py import MPI
+    from petsc4py import PETSc
+finally:
+    # dolfinx keeps the flags it found (``stored_dlopen_flags``), also when it was imported before pdekit
+    sys.setdlopenflags(getattr(sys.modules.get("dolfinx"), "stored_dlopen_flags", _flags))
+    # FFCx's import calls logging.basicConfig(); through the root handler that adds, every form
+    # compiled printed the C compiler's command lines (INFO from distutils). Leave the root as found.
+    for _handler in list(logging.getLogger().handlers):
+        if _handler not in _root_handlers:
+            logging.getLogger().removeHandler(_handler)
 
 __all__ = [
-    "VERSION", "function_space", "discontinuous_space", "interval", "rectangle", "box", "gmsh_to_mesh", "constant",
-    "assemble_matrix", "assemble_vector", "locate_cells",
+    "VERSION", "fem", "mesh", "ufl", "function_space", "discontinuous_space", "interval", "rectangle", "box",
+    "gmsh_to_mesh", "constant", "assemble_matrix", "assemble_vector", "locate_cells", "cell_diameters",
 ]
 
 VERSION = tuple(int(part) for part in dolfinx.__version__.split(".")[:2])
@@ -67,15 +92,9 @@ def constant(msh, value: float):
     return fem.Constant(msh, scalar(value))
 
 
-def _petsc():
-    import dolfinx.fem.petsc  # noqa: F401 - registers the submodule
-
-    return fem.petsc
-
-
 def assemble_matrix(form) -> scipy.sparse.csr_matrix:
     """Assemble a bilinear form (no boundary conditions) into a SciPy CSR matrix."""
-    matrix = _petsc().assemble_matrix(form)
+    matrix = fem.petsc.assemble_matrix(form)
     matrix.assemble()
     indptr, indices, data = matrix.getValuesCSR()
     shape = matrix.getSize()
@@ -85,17 +104,21 @@ def assemble_matrix(form) -> scipy.sparse.csr_matrix:
 
 def assemble_vector(form) -> np.ndarray:
     """Assemble a linear form into a NumPy array."""
-    from petsc4py import PETSc
-
-    vector = _petsc().assemble_vector(form)
+    vector = fem.petsc.assemble_vector(form)
     vector.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     values = vector.array.copy()
     vector.destroy()
     return values
 
 
-def locate_cells(msh, points: np.ndarray) -> np.ndarray:
-    """For ``(N, 3)`` points, the index of a cell containing each (``-1`` outside the mesh)."""
+def locate_cells(msh, points: np.ndarray, reach: float = 0.5) -> np.ndarray:
+    """For ``(N, 3)`` points, the index of a cell containing each; ``-1`` outside the mesh.
+
+    A point in no cell whose nearest cell lies within ``reach`` times that cell's diameter gets
+    the nearest cell, where the caller evaluates by extrapolating the cell's polynomial: that
+    is the sliver between a curved boundary and the mesh of it (``O(h^2)`` wide for straight
+    edges, ``O(h^3)`` for curved cells, whose bulge the collision test of DOLFINx 0.5 misses).
+    """
     tdim = msh.topology.dim
     if VERSION < (0, 7):
         tree = geometry.BoundingBoxTree(msh, tdim)
@@ -109,4 +132,22 @@ def locate_cells(msh, points: np.ndarray) -> np.ndarray:
         links = colliding.links(i)
         if len(links):
             cells[i] = links[0]
+    missing = np.nonzero(cells < 0)[0]
+    if len(missing):
+        entities = np.arange(msh.topology.index_map(tdim).size_local, dtype=np.int32)
+        midpoints = geometry.create_midpoint_tree(msh, tdim, entities)
+        nearest = np.asarray(geometry.compute_closest_entity(tree, midpoints, msh, points[missing]), dtype=np.int32)
+        distance = np.sqrt(geometry.squared_distance(msh, tdim, nearest, points[missing]))
+        near = distance <= reach * cell_diameters(msh, nearest)
+        cells[missing[near]] = nearest[near]
     return cells
+
+
+def cell_diameters(msh, cells: np.ndarray) -> np.ndarray:
+    """The largest distance between two vertices of each of ``cells``."""
+    cells = np.asarray(cells, dtype=np.int32)
+    tdim = msh.topology.dim
+    if hasattr(msh, "h"):  # 0.8+
+        return msh.h(tdim, cells)
+    cpp = getattr(msh, "_cpp_object", None) or msh._mesh  # 0.7 / 0.5
+    return dolfinx.cpp.mesh.h(cpp, tdim, cells)

@@ -28,25 +28,24 @@ import xarray as xr
 from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
-import ufl
-from dolfinx import fem, mesh as dmesh
-
 from ..atomic import atomic_write
 from ..batch import preemption
-from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
 from ..problem.inputs import InputFunction
 from ..problem.problem import Parameters
 from ..options import config_from_options, with_options
+from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
 from ..problem.equation import flux_rows, source_rows
 from ..problem.fingerprint import fingerprint
 from ..problem.geometry import _AxisBox
-from ..results import Solution, save_dataset
+from ..results import AXES, DEFAULT_RESOLUTION, Solution, default_grid, save_dataset
 from . import compat
+from .compat import fem, ufl
+from .compat import mesh as dmesh
 
 __all__ = ["ReferenceSettings", "ReferenceSolution", "WeakFormContext", "solve"]
 
 SCHEMES = {"implicit_euler": 1.0, "crank_nicolson": 0.5}
-DEFAULT_CELLS = {1: 256, 2: 32, 3: 8}
+DEFAULT_CELLS = {1: 1024, 2: 32, 3: 8}
 CACHE_VERSION = "fenics-reference-1"
 
 
@@ -58,9 +57,12 @@ class ReferenceSettings:
         degree: Lagrange element degree.
         cells: cells per axis for intervals, rectangles and boxes (scaled by aspect ratio);
             cells across the largest extent for gmsh meshes (disks, polygons).
-        dt: largest time step; the step used divides the interval into a multiple of ``saves``.
+        dt: largest time step (default: a 200th of the interval); the step used divides the
+            interval into a multiple of ``saves``.
         scheme: ``implicit_euler`` or ``crank_nicolson``.
-        saves: number of intervals between stored snapshots (``saves + 1`` times are kept).
+        saves: number of intervals between stored snapshots (``saves + 1`` times are kept);
+            ``None``: every step, so that the Solution, linear in time between snapshots, errs
+            in time no more than the scheme does.
         newton_rtol, newton_atol: Newton stopping tolerances on the residual norm.
         max_newton: most Newton iterations per step.
     """
@@ -69,7 +71,7 @@ class ReferenceSettings:
     cells: int | None = None
     dt: float | None = None
     scheme: str = "crank_nicolson"
-    saves: int = 100
+    saves: int | None = None
     newton_rtol: float = 1e-10
     newton_atol: float = 1e-12
     max_newton: int = 25
@@ -83,7 +85,7 @@ class ReferenceSettings:
             raise ValueError(f"cells must be >= 1, got {self.cells}")
         if self.dt is not None and not self.dt > 0:
             raise ValueError(f"dt must be positive, got {self.dt}")
-        if self.saves < 1:
+        if self.saves is not None and self.saves < 1:
             raise ValueError(f"saves must be >= 1, got {self.saves}")
 
     @classmethod
@@ -121,8 +123,13 @@ class _Interpolated:
 
 
 # -- mesh --------------------------------------------------------------------------------------
-def build_mesh(problem: Problem, cells: int):
-    """The DOLFINx mesh of the problem's geometry (built-in meshes for boxes, gmsh otherwise)."""
+def build_mesh(problem: Problem, cells: int, degree: int = 1):
+    """The DOLFINx mesh of the problem's geometry (built-in meshes for boxes, gmsh otherwise).
+
+    For elements of ``degree`` 2 or more, curved boundaries (a Disk's circle) get second-order
+    cells whose edges follow the curve, so the geometry errs by ``O(h^3)`` rather than the
+    ``O(h^2)`` of straight edges that would cap P2 at second order.
+    """
     geometry = problem.geometry
     if isinstance(geometry, _AxisBox):
         extent = geometry.upper - geometry.lower
@@ -133,11 +140,12 @@ def build_mesh(problem: Problem, cells: int):
             return compat.rectangle(geometry.lower, geometry.upper, n)
         return compat.box(geometry.lower, geometry.upper, n)
     if isinstance(geometry, (Disk, Polygon)):
-        return _gmsh_mesh(geometry, float((geometry.upper - geometry.lower).max()) / cells)
+        order = 2 if isinstance(geometry, Disk) and degree >= 2 else 1
+        return _gmsh_mesh(geometry, float((geometry.upper - geometry.lower).max()) / cells, order)
     raise ValueError(f"no mesher for {type(geometry).__name__}; supported: Interval, Rectangle, Box, Disk, Polygon")
 
 
-def _gmsh_mesh(geometry, size: float):
+def _gmsh_mesh(geometry, size: float, order: int):
     import gmsh
 
     started = not gmsh.isInitialized()
@@ -159,6 +167,8 @@ def _gmsh_mesh(geometry, size: float):
         gmsh.option.setNumber("Mesh.CharacteristicLengthMin", size)
         gmsh.option.setNumber("Mesh.CharacteristicLengthMax", size)
         gmsh.model.mesh.generate(2)
+        if order > 1:
+            gmsh.model.mesh.setOrder(order)  # new nodes on curved boundaries lie on the curve
         return compat.gmsh_to_mesh(gmsh.model, gdim=2)
     finally:
         gmsh.model.remove()
@@ -182,7 +192,7 @@ class _Discretisation:
     def __init__(self, problem: Problem, settings: ReferenceSettings):
         self.problem, self.settings = problem, settings
         self.n = problem.n_components
-        self.mesh = build_mesh(problem, settings.cells or DEFAULT_CELLS[problem.dim])
+        self.mesh = build_mesh(problem, settings.cells or DEFAULT_CELLS[problem.dim], settings.degree)
         self.space = compat.function_space(self.mesh, settings.degree, self.n)
         self.fdim = self.mesh.topology.dim - 1
         self.mesh.topology.create_connectivity(self.fdim, self.mesh.topology.dim)
@@ -359,7 +369,11 @@ class _Newton:
 
 # -- the solution --------------------------------------------------------------------------------
 class ReferenceSolution(Solution):
-    """A FEniCS solution: exact finite-element evaluation in space, linear in time between saves."""
+    """A FEniCS solution: exact finite-element evaluation in space, linear in time between saves.
+
+    Its default grid (:meth:`grid`, what ``save`` writes) keeps the solve's accuracy: the saved
+    times, and in space the element's nodes (1D) or a regular grid at least as fine as them.
+    """
 
     def __init__(self, problem, settings, disc, times, snapshots, wall_time, cached=False):
         config = {**dataclasses.asdict(settings), "dofs": disc.size, "cached": cached}
@@ -378,9 +392,43 @@ class ReferenceSolution(Solution):
         function.x.array[:] = self.snapshots[k]
         return function
 
-    def _eval(self, k, points3, cells, inside):
+    def grid(self, resolution: int | None = None, times: int | None = None) -> dict[str, np.ndarray]:
+        """The solver's saved times (or ``times`` evenly spaced) and, in space, ``resolution``
+        points per axis or else the element's nodes: in 1D the nodes themselves; otherwise a
+        regular grid with the nodes' spacing (``h / degree``; on boxes these are the nodes) and
+        never coarser than :data:`~pdekit.results.DEFAULT_RESOLUTION`."""
+        problem = self.problem
+        coords = default_grid(problem, resolution, times)
+        if resolution is None:
+            geometry, d = problem.geometry, problem.dim
+            if d == 1:
+                coords["x"] = np.unique(self.space.tabulate_dof_coordinates()[:, 0])
+            else:
+                extent = geometry.upper - geometry.lower
+                cells = self.settings.cells or DEFAULT_CELLS[d]
+                for j, e in enumerate(extent):
+                    n = max(DEFAULT_RESOLUTION[d], max(1, round(cells * e / extent.max())) * self.settings.degree + 1)
+                    coords[AXES[j]] = np.linspace(geometry.lower[j], geometry.upper[j], n)
+        if problem.is_evolution and times is None:
+            coords["t"] = self.times
+        return coords
+
+    def to_xarray(self, coords=None, resolution=None, times=None):
+        """As :meth:`Solution.to_xarray`; the attribute ``grid`` says how the default grid was chosen."""
+        dataset = super().to_xarray(coords, resolution, times)
+        if coords is None:
+            space = f"{resolution} points per axis" if resolution else (
+                "the element's nodes" if self.problem.dim == 1 else "a regular grid at least as fine as the element's nodes")
+            time = "" if not self.problem.is_evolution else (
+                f"; time: {times} even times" if times else "; time: the solver's saved times")
+            dataset.attrs["grid"] = f"space: {space}{time}"
+        return dataset
+
+    def _eval(self, k, points3, cells):
+        """Values ``(N, n)`` of saved step ``k`` at located points (NaN where ``cells`` is -1)."""
         self._scratch.x.array[:] = self.snapshots[k]
         out = np.full((len(points3), self.problem.n_components), np.nan)
+        inside = cells >= 0
         if inside.any():
             out[inside] = self._scratch.eval(points3[inside], cells[inside]).reshape(inside.sum(), -1)
         return out
@@ -388,12 +436,12 @@ class ReferenceSolution(Solution):
     def __call__(self, points):
         points = np.asarray(points, dtype=float)
         x, t = self.problem.split_points(points)
-        points3 = np.zeros((len(points), 3))
-        points3[:, : self.problem.dim] = x.T
+        space, site = _unique_rows(x.T)  # a grid repeats its spatial points at every time: locate them once
+        points3 = np.zeros((len(space), 3))
+        points3[:, : self.problem.dim] = space
         cells = compat.locate_cells(self._disc.mesh, points3)
-        inside = cells >= 0
         if t is None:
-            return self._eval(0, points3, cells, inside)
+            return self._eval(0, points3, cells)[site]
         t0, t1 = self.times[0], self.times[-1]
         if np.any((t < t0 - 1e-12 * (t1 - t0)) | (t > t1 + 1e-12 * (t1 - t0))):
             raise ValueError(f"times must lie in the solved interval [{t0}, {t1}]")
@@ -401,13 +449,25 @@ class ReferenceSolution(Solution):
         lower = np.minimum(np.floor(position).astype(int), len(self.times) - 2)
         weight = (position - lower)[:, None]
         out = np.zeros((len(points), self.problem.n_components))
-        for k in np.unique(lower):
-            rows = lower == k
-            sub = lambda j: self._eval(j, points3[rows], cells[rows], inside[rows])  # noqa: E731
-            w = weight[rows]
-            exact_hits = np.all(w == 0)
-            out[rows] = sub(k) if exact_hits else (1 - w) * sub(k) + w * sub(k + 1)
+        order = np.argsort(lower, kind="stable")
+        for rows in np.split(order, np.flatnonzero(np.diff(lower[order])) + 1):  # the points of each interval
+            k, w = lower[rows[0]], weight[rows]
+            needed, at = np.unique(site[rows], return_inverse=True)
+            value = self._eval(k, points3[needed], cells[needed])[at]
+            if np.any(w > 0):
+                value = (1 - w) * value + w * self._eval(k + 1, points3[needed], cells[needed])[at]
+            out[rows] = value
         return out
+
+
+def _unique_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of an ``(N, d)`` array and, per row, the index of its distinct row: what
+    ``np.unique(axis=0)`` gives, by integer keys built column by column (which sorts far faster)."""
+    key, first = np.zeros(len(array), dtype=np.int64), np.zeros(min(len(array), 1), dtype=np.int64)
+    for column in array.T:
+        values, code = np.unique(column, return_inverse=True)
+        _, first, key = np.unique(key * len(values) + code, return_index=True, return_inverse=True)
+    return array[first], key
 
 
 # -- the solver ----------------------------------------------------------------------------------
@@ -523,8 +583,9 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         return np.zeros(1), U[None, :]
 
     t0, t1 = problem.time.t0, problem.time.t1
-    steps_per_save = int(np.ceil((t1 - t0) / (settings.dt or (t1 - t0) / 200) / settings.saves - 1e-9))
-    steps = steps_per_save * settings.saves
+    saves = settings.saves or int(np.ceil((t1 - t0) / (settings.dt or (t1 - t0) / 200) - 1e-9))
+    steps_per_save = int(np.ceil((t1 - t0) / (settings.dt or (t1 - t0) / 200) / saves - 1e-9))
+    steps = steps_per_save * saves
     dt = (t1 - t0) / steps
     theta = SCHEMES[settings.scheme]
     t_new, t_old, t_older = (compat.constant(disc.mesh, t0) for _ in range(3))
@@ -568,7 +629,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(range(first, steps + 1), desc=f"{problem.name} reference", disable=not show, unit="step", mininterval=1.0)
     for step in bar:
-        t = t0 + step * dt
+        t = t1 if step == steps else t0 + step * dt  # the last saved time is t1 exactly, not a rounding of it
         t_new.value = t
         U = u_n.x.array.copy()
         U[fixed] = dirichlet_values(t)[fixed]

@@ -1,12 +1,18 @@
 """Neural-field solvers: one interface (a config, ``solve(problem) -> Solution``), one training loop."""
 
-from .models import MLP, build_model
 from .gaussians import GaussianEmbedding
 from .insr import INSR, INSRConfig, INSRSolution
 from .lpinn import LPINN, LPINNConfig
+from .models import MLP, build_model
 from .pig import PIG, PIGConfig
-from .pinn import (PINN, OutputTransform, PINNConfig, initial_dirichlet_transform, initial_value_transform,
-                   zero_dirichlet_transform)
+from .pinn import (
+    PINN,
+    OutputTransform,
+    PINNConfig,
+    initial_dirichlet_transform,
+    initial_value_transform,
+    zero_dirichlet_transform,
+)
 from .training import TrainingDiverged
 
 SOLVERS = {"pinn": PINN, "lpinn": LPINN, "pig": PIG, "insr": INSR}

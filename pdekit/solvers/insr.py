@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -40,9 +39,10 @@ from ..derivatives.jet import Jet
 from ..options import config_from_options, with_options
 from ..problem import BoundaryPoints, Dirichlet, Initial, Periodic, Problem
 from ..results import FunctionSolution, default_grid, grid_points
+from .insr_flow import Splitting, flow_fields
 from .models import build_model, parameter_count
 from .pinn import _columns, boundary_targets
-from .training import CompiledOrEager, History, TrainingDiverged, _atomic_save, resolve_device, resolve_dtype
+from .training import History, Minimiser, _atomic_save, resolve_device, resolve_dtype
 
 __all__ = ["INSR", "INSRConfig", "INSRSolution", "INTEGRATORS"]
 
@@ -252,13 +252,13 @@ class _Step:
 class _FirstOrder:
     """The stages of first-order INSR: one network, fitted to ``u0`` and then to each step.
 
-    A stepper has ``model`` (whose weights are saved), ``stage`` (batches), ``fit`` and
-    ``advance`` (each returns the minimiser's row) and ``compiled``."""
+    A stepper has ``model`` (whose weights are saved), ``fit`` and ``advance`` (each returns the
+    minimiser's row) and ``compiled``; this one also its ``stage`` (batches and loss terms)."""
 
     def __init__(self, problem: Problem, model, previous, config: INSRConfig, dtype, device, dt: float):
         self.model, self.previous, self.config = model, previous, config
         self.stage = _Step(problem, model, previous, config, dtype, device)
-        self.minimiser = _Minimiser(model, config)
+        self.minimiser = Minimiser(model, config)
         self.fit_total = self.minimiser.weighted(self.stage.initial_terms)
         self.step_total = self.minimiser.weighted(lambda batch: self.stage.step_terms(batch, dt))
 
@@ -274,72 +274,6 @@ class _FirstOrder:
         self.previous.load_state_dict(self.model.state_dict())
         c = self.config
         return self.minimiser.run(self.step_total, batch_of, c.iterations, c.lbfgs_iterations, describe)
-
-
-class _Minimiser:
-    """Adam with plateau decay until converged, then optional L-BFGS, for one stage."""
-
-    def __init__(self, model, config: INSRConfig):
-        self.model, self.config = model, config
-        self.params = [p for p in model.parameters() if p.requires_grad]
-
-    def weighted(self, terms_of):
-        """``batch -> (total, terms)``: the terms and their weighted sum, in one (compilable) function."""
-        w = self.config.weight_boundary
-
-        def total_and_terms(batch):
-            terms = terms_of(batch)
-            total = sum(value * (w if name in ("dirichlet", "periodic") else 1.0) for name, value in terms.items())
-            return total, terms
-
-        return CompiledOrEager(total_and_terms, self.model, self.config.compile)
-
-    def run(self, total_of, batch_of, iterations: int, lbfgs_iterations: int, describe: str) -> dict:
-        """Minimise ``total_of(batch_of(i))[0]``, a fresh batch ``i`` per iteration."""
-        c = self.config
-        adam = torch.optim.Adam(self.params, lr=c.lr)
-        lr, best, stale, done, value, terms = c.lr, math.inf, 0, 0, math.nan, {}
-        for done in range(1, iterations + 1):
-            adam.zero_grad(set_to_none=True)
-            loss, terms = total_of(batch_of(done))
-            loss.backward()
-            value = float(loss.detach())
-            self._check(value, describe)
-            adam.step()
-            if value < best:
-                best, stale = value, 0
-            else:
-                stale += 1
-            if stale >= c.patience:
-                lr, stale = lr * c.decay, 0
-                for group in adam.param_groups:
-                    group["lr"] = lr
-            if lr < c.min_lr or value <= c.tol:
-                break
-        if lbfgs_iterations:
-            batch = batch_of(iterations + 1)
-            lbfgs = torch.optim.LBFGS(self.params, lr=1.0, max_iter=lbfgs_iterations, history_size=50,
-                                      tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
-            record = {}
-
-            def closure():
-                lbfgs.zero_grad(set_to_none=True)
-                loss, record["terms"] = total_of(batch)
-                loss.backward()
-                return loss
-
-            lbfgs.step(closure)
-            with torch.no_grad():
-                loss, terms = total_of(batch)
-            value = float(loss)
-            self._check(value, describe)
-        return {"loss": value, "iterations": done, "lr": lr, **{k: float(v.detach()) for k, v in terms.items()}}
-
-    @staticmethod
-    def _check(value: float, describe: str):
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"{describe}: the loss became {value}. Lower lr, use more iterations, "
-                                   "float64 or smaller time steps")
 
 
 class INSRSolution(FunctionSolution):
@@ -421,16 +355,19 @@ class INSR:
         """
         c = self.config
         if c.integrator == SPLITTING:
-            from .insr_flow import Splitting, flow_fields  # the incompressible-flow stages build on this module
-
             flow_fields(problem)  # raises, saying what is missing, before anything is built
         else:
             check_problem(problem)
         dtype, device = resolve_dtype(c.dtype), resolve_device(c.device)
         t0, dt = problem.time.t0, problem.time.length / c.time_steps
-        stepper = (Splitting(problem, c, dtype, device, dt) if c.integrator == SPLITTING
-                   else _FirstOrder(problem, *self.build(problem), c, dtype, device, dt))
-        model, stage = stepper.model, stepper.stage
+        if c.integrator == SPLITTING:
+            stepper = Splitting(problem, c, dtype, device, dt)
+            # points and initial values drawn as for first-order INSR; no boundary points: periodicity is exact
+            stage = _Step(problem, stepper.model, None, dataclasses.replace(c, n_boundary=0), dtype, device)
+        else:
+            stepper = _FirstOrder(problem, *self.build(problem), c, dtype, device, dt)
+            stage = stepper.stage
+        model = stepper.model
         path = Path(checkpoint) if checkpoint else None
         if path is not None and path.exists() and not resume:
             raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")

@@ -23,14 +23,14 @@ flux, only its structure (:func:`flow_fields`), its ``nu``, initial velocity and
 networks see ``cos`` and ``sin`` of ``k`` times the periodic angles along the axes and diagonals
 (:class:`PeriodicMLP`), so they are periodic by construction and need no boundary terms.  At ``t0`` the velocity is fitted to the
 initial value and the pressure to ``laplace p = -sum_ij d_i u_j d_j u_i`` (the pressure of a
-divergence-free velocity).  The stages reuse INSR's minimiser, point batches, checkpoints and
-Solution (velocity and pressure in the Problem's component order).
+divergence-free velocity).  Each stage is minimised by :class:`~pdekit.solvers.training.Minimiser`;
+``INSR.solve`` runs the stepper with its point batches, checkpoints and Solution (velocity and
+pressure in the Problem's component order).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import math
 
@@ -39,7 +39,7 @@ from torch import nn
 
 from ..derivatives import network_jets
 from ..problem import Dirichlet, Neumann, Problem
-from .insr import INSRConfig, _Minimiser, _Step
+from .training import Minimiser
 
 __all__ = ["backtrace", "PeriodicMLP", "FlowField", "Splitting", "flow_fields"]
 
@@ -154,9 +154,10 @@ def _jets(network, x: torch.Tensor, laplacian: bool = False):
 
 
 class Splitting:
-    """The stepper of ``integrator="splitting"`` (see the module docstring); ``INSR.solve`` runs it."""
+    """The stepper of ``integrator="splitting"`` (see the module docstring); ``INSR.solve`` runs it
+    with ``config``, its :class:`~pdekit.solvers.insr.INSRConfig`."""
 
-    def __init__(self, problem: Problem, config: INSRConfig, dtype, device, dt: float):
+    def __init__(self, problem: Problem, config, dtype, device, dt: float):
         self.velocity_part, self.pressure_part = flow_fields(problem)
         self.config, self.dt, self.nu = config, dt, float(problem.p.nu)
         lower, upper = problem.geometry.lower, problem.geometry.upper
@@ -173,9 +174,7 @@ class Splitting:
         self.u_old = copy.deepcopy(self.velocity).requires_grad_(False)  # u_n
         self.u_star = copy.deepcopy(self.velocity).requires_grad_(False)  # after advection and viscosity
         self.p_old = copy.deepcopy(self.pressure).requires_grad_(False)  # p_n
-        # batches and initial values as first-order INSR draws them; periodicity is exact here
-        self.stage = _Step(problem, self.model, None, dataclasses.replace(config, n_boundary=0), dtype, device)
-        fit_u, fit_p = _Minimiser(self.velocity, config), _Minimiser(self.pressure, config)
+        fit_u, fit_p = Minimiser(self.velocity, config), Minimiser(self.pressure, config)
         self.stages = {
             "fit": (fit_u, fit_u.weighted(self.initial_terms)),
             "fit_pressure": (fit_p, fit_p.weighted(lambda batch: self.poisson_terms(batch, self.initial_rhs))),

@@ -8,7 +8,6 @@ autograd.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

@@ -17,12 +17,19 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..derivatives import coordinate_jets, network_jets, output_jets, required_pairs, residual_from_jets, strong_residual
 from .. import math as pm
+from ..derivatives import (
+    coordinate_jets,
+    network_jets,
+    output_jets,
+    required_pairs,
+    residual_from_jets,
+    strong_residual,
+)
 from ..derivatives.jet import Jet
+from ..options import with_options
 from ..problem import Box, Dirichlet, Initial, Interval, Neumann, Periodic, Problem, Rectangle
 from ..problem.equation import flux_rows
-from ..options import with_options
 from ..results import FunctionSolution
 from .models import build_model, parameter_count
 from .training import TrainingConfig, predictor, reference_error, resolve_device, resolve_dtype, seeded, train

@@ -26,7 +26,7 @@ from ..batch import preemption
 from ..options import config_from_options
 
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
-           "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager"]
+           "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager", "Minimiser"]
 
 log = logging.getLogger("pdekit")
 
@@ -349,18 +349,14 @@ def reference_error(reference, problem, predict: Callable) -> Callable[[], float
 class CompiledOrEager:
     """``function`` under ``torch.compile`` where that works, else eager, with one logged reason.
 
-    Shared by the training loops: a blocked or failing compile (see :func:`compile_blocker`)
-    falls back to the eager function; ``compiled`` says which one runs.
+    Shared by the training loops: a failing compile falls back to the eager function;
+    ``compiled`` says which one runs.
     """
 
     def __init__(self, function: Callable, model, enabled: bool):
         self.eager, self.function, self.compiled = function, function, False
         self.model, self._probed = model, False
         if not enabled:
-            return
-        blocked = compile_blocker(model)
-        if blocked:
-            log.warning("torch.compile skipped: %s; training eagerly", blocked)
             return
         try:
             self.function = torch.compile(function, dynamic=False)
@@ -391,18 +387,75 @@ class CompiledOrEager:
         self._probed = True
 
 
-def compile_blocker(model) -> str | None:
-    """Why compiling must not be tried in this process, or ``None``.
+class Minimiser:
+    """Adam with plateau decay until converged, then optional L-BFGS, for one stage of a stepping
+    solver (INSR's initial fit and time steps, each stage of its flow splitting).
 
-    Compiled CPU kernels segfault in a process that has loaded DOLFINx/PETSc (measured with
-    dolfinx 0.5.2 and torch 2.13: PETSc's handler then aborts MPI with code 59), so a PINN
-    trained after a FEniCS reference in the same process runs eagerly.
+    ``config`` has ``lr``, ``patience``, ``decay``, ``min_lr``, ``tol``, ``weight_boundary`` and
+    ``compile`` (an :class:`~pdekit.solvers.insr.INSRConfig`).
     """
-    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    if on_cpu and ("dolfinx" in sys.modules or "petsc4py" in sys.modules):
-        return ("DOLFINx/PETSc are loaded in this process and compiled CPU kernels crash beside them; "
-                "solve the reference in another process to train compiled")
-    return None
+
+    def __init__(self, model, config):
+        self.model, self.config = model, config
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def weighted(self, terms_of):
+        """``batch -> (total, terms)``: the terms and their weighted sum, in one (compilable) function."""
+        w = self.config.weight_boundary
+
+        def total_and_terms(batch):
+            terms = terms_of(batch)
+            total = sum(value * (w if name in ("dirichlet", "periodic") else 1.0) for name, value in terms.items())
+            return total, terms
+
+        return CompiledOrEager(total_and_terms, self.model, self.config.compile)
+
+    def run(self, total_of, batch_of, iterations: int, lbfgs_iterations: int, describe: str) -> dict:
+        """Minimise ``total_of(batch_of(i))[0]``, a fresh batch ``i`` per iteration."""
+        c = self.config
+        adam = torch.optim.Adam(self.params, lr=c.lr)
+        lr, best, stale, done, value, terms = c.lr, math.inf, 0, 0, math.nan, {}
+        for done in range(1, iterations + 1):
+            adam.zero_grad(set_to_none=True)
+            loss, terms = total_of(batch_of(done))
+            loss.backward()
+            value = float(loss.detach())
+            self._check(value, describe)
+            adam.step()
+            if value < best:
+                best, stale = value, 0
+            else:
+                stale += 1
+            if stale >= c.patience:
+                lr, stale = lr * c.decay, 0
+                for group in adam.param_groups:
+                    group["lr"] = lr
+            if lr < c.min_lr or value <= c.tol:
+                break
+        if lbfgs_iterations:
+            batch = batch_of(iterations + 1)
+            lbfgs = torch.optim.LBFGS(self.params, lr=1.0, max_iter=lbfgs_iterations, history_size=50,
+                                      tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
+            record = {}
+
+            def closure():
+                lbfgs.zero_grad(set_to_none=True)
+                loss, record["terms"] = total_of(batch)
+                loss.backward()
+                return loss
+
+            lbfgs.step(closure)
+            with torch.no_grad():
+                loss, terms = total_of(batch)
+            value = float(loss)
+            self._check(value, describe)
+        return {"loss": value, "iterations": done, "lr": lr, **{k: float(v.detach()) for k, v in terms.items()}}
+
+    @staticmethod
+    def _check(value: float, describe: str):
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"{describe}: the loss became {value}. Lower lr, use more iterations, "
+                                   "float64 or smaller time steps")
 
 
 def _fused_adam_works(params) -> bool:
