@@ -21,8 +21,26 @@ from . import math
 from .compare import Comparison, compare, relative_l2
 from .pde_cases import get_case, list_cases
 from .problem import (
-    ArrayInputs, Box, Dirichlet, Disk, Equation, Field, GaussianRandomField, GridFunction, Initial, Interval, Joint,
-    LogNormal, Neumann, Periodic, Polygon, Problem, Rectangle, Threshold, TimeInterval, UniformParameter,
+    ArrayInputs,
+    Box,
+    Dirichlet,
+    Disk,
+    Equation,
+    Field,
+    GaussianRandomField,
+    GridFunction,
+    Initial,
+    Interval,
+    Joint,
+    LogNormal,
+    Neumann,
+    Periodic,
+    Polygon,
+    Problem,
+    Rectangle,
+    Threshold,
+    TimeInterval,
+    UniformParameter,
     WhittleMaternField,
 )
 from .results import FunctionSolution, GridSolution, Solution, load

@@ -4,8 +4,17 @@ from .conditions import Dirichlet, Initial, Neumann, Periodic
 from .equation import Equation
 from .geometry import BoundaryPoints, Box, Disk, Geometry, Interval, Polygon, Rectangle, TimeInterval
 from .inputs import (
-    ArrayInputs, GaussianRandomField, GridFunction, InputFamily, InputFunction, Joint, LogNormal, SeriesFunction,
-    Threshold, UniformParameter, WhittleMaternField,
+    ArrayInputs,
+    GaussianRandomField,
+    GridFunction,
+    InputFamily,
+    InputFunction,
+    Joint,
+    LogNormal,
+    SeriesFunction,
+    Threshold,
+    UniformParameter,
+    WhittleMaternField,
 )
 from .problem import Field, Parameters, Problem
 

@@ -30,13 +30,13 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
 from ..batch import preemption
-from ..problem.inputs import InputFunction
-from ..problem.problem import Parameters
 from ..options import config_from_options, with_options
 from ..problem import Dirichlet, Disk, Initial, Neumann, Polygon, Problem
 from ..problem.equation import flux_rows, source_rows
 from ..problem.fingerprint import fingerprint
 from ..problem.geometry import _AxisBox
+from ..problem.inputs import InputFunction
+from ..problem.problem import Parameters
 from ..results import AXES, DEFAULT_RESOLUTION, Solution, default_grid, save_dataset
 from . import compat
 from .compat import fem, ufl
@@ -642,7 +642,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         if step % steps_per_save == 0:
             times.append(t)
             snapshots.append(U.copy())
-        preemption.check(f"at t = {t:.6g} (step {step} of {steps})", lambda: checkpoint.save(
+        preemption.check(f"at t = {t:.6g} (step {step} of {steps})", lambda step=step: checkpoint.save(
             step=step, times=np.asarray(times), snapshots=np.asarray(snapshots), u_n=u_n.x.array, u_nm1=u_nm1.x.array))
     return np.asarray(times), np.asarray(snapshots)
 
