@@ -261,7 +261,8 @@ def _collect(args):
     if args.figure:
         if not (args.metric and args.axis):
             raise ValueError("--figure needs --metric and --axis")
-        figure(table, args.metric, args.axis).savefig(args.figure, dpi=120)
+        drawn, kind = figure(table, args.metric, args.axis), Path(args.figure).suffix[1:] or "png"
+        atomic_write(args.figure, lambda temporary: drawn.savefig(temporary, dpi=120, format=kind))
         print(f"figure -> {args.figure}")
     return 0
 
