@@ -48,10 +48,10 @@ from torch import nn
 from .base import GridOperator
 from .padding import pad, padding_modes
 from .training import OperatorTraining
+from .unet import CHANNELS_LAST, CONV
 
 __all__ = ["MgNO", "MgNOConfig", "MgNONetwork", "VCycle", "parameter_count", "coarsest_levels"]
 
-CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 TRANSPOSED = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 
@@ -164,8 +164,12 @@ class MgNONetwork(nn.Module):
                                             post_smoothing, residual) for c in sizes[:-1]])
         self.pointwise = nn.ModuleList([CONV[dim](c, width, 1) for c in sizes[:-1]])
         self.head = CONV[dim](width, channels_out, 1, bias=False)
+        # channels last: about twice as fast for these many small convolutions on a CPU (oneDNN)
+        self.memory_format = CHANNELS_LAST.get(dim, torch.contiguous_format)
+        self.to(memory_format=self.memory_format)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=self.memory_format)
         for cycle, pointwise in zip(self.cycles, self.pointwise):
             x = F.gelu(cycle(x) + pointwise(x))
         return self.head(x)

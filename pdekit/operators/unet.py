@@ -23,6 +23,7 @@ __all__ = ["UNet", "UNetConfig", "UNetNetwork"]
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 class ConvBlock(nn.Module):
@@ -52,8 +53,12 @@ class UNetNetwork(nn.Module):
         self.up = nn.ModuleList([ConvBlock(dim, widths[k + 1] + widths[k], widths[k], modes)
                                  for k in reversed(range(depth))])
         self.head = CONV[dim](widths[0], channels_out, 1)
+        # channels last: faster convolutions on a CPU (oneDNN), as for MgNO
+        self.memory_format = CHANNELS_LAST.get(dim, torch.contiguous_format)
+        self.to(memory_format=self.memory_format)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=self.memory_format)
         skips = []
         for k, block in enumerate(self.down):
             x = block(x if k == 0 else POOL[self.dim](x, 2, ceil_mode=True))
