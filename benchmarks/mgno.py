@@ -55,26 +55,29 @@ DATASETS = {
     "periodic_test": ("darcy_periodic2d", "test", 100, 64),
 }
 
-# About 0.57M parameters each (the MgNO paper's Darcy model; within 5%, checked), H1 loss for all.
-# MgNO: the paper's model (width 24, 4 layers, levels down to 2 x 2) and batch 8 with OneCycle as in
-# its recipe; FNO: neuraloperator's documented Darcy example (16 modes, projection ratio 2, AdamW 8e-3
-# with cosine decay) with 22 instead of 32 hidden channels for the parameter count (its spectral
-# weights are complex: two real parameters each); U-Net: 3 levels from width 17.
+# About 0.57M parameters each (the MgNO paper's Darcy model; within 5%, checked), H1 loss, batch 8 and
+# AdamW (weight decay 1e-4) for all.  MgNO: the paper's model (width 24, 4 layers, levels down to
+# 2 x 2) with its OneCycle schedule; FNO: neuraloperator's documented Darcy example (16 modes,
+# projection ratio 2, 8e-3 with cosine decay) with 22 instead of 32 hidden channels for the parameter
+# count (its spectral weights are complex: two real parameters each); U-Net: 3 levels from width 17.
+# Peak learning rates and schedules: the best validation error after 8 epochs on the full data among
+# those tried (MgNO OneCycle 5e-4 / 1e-3 / 2e-3: 2e-3; FNO cosine 8e-3 / OneCycle 3e-3: cosine 8e-3;
+# U-Net OneCycle 1e-3 / 3e-3: 1e-3).
 RECIPES = {
     "cpu": {
         "mgno": dict(lr=2e-3, schedule="onecycle", batch_size=8),
         "fno": dict(hidden_channels=22, lr=8e-3, schedule="cosine", batch_size=8),
-        "unet": dict(width=17, depth=3, loss="h1", lr=3e-3, schedule="onecycle", batch_size=8),
+        "unet": dict(width=17, depth=3, loss="h1", lr=1e-3, schedule="onecycle", batch_size=8),
     },
     # the MgNO paper's (500 epochs, batch 8, OneCycle peaking at 5e-4, H1 loss) for every contender's
     # schedule, at equal epochs: a GPU run
     "paper": {
         "mgno": dict(lr=5e-4, schedule="onecycle", batch_size=8, epochs=500),
         "fno": dict(hidden_channels=22, lr=8e-3, schedule="cosine", batch_size=8, epochs=500),
-        "unet": dict(width=17, depth=3, loss="h1", lr=3e-3, schedule="onecycle", batch_size=8, epochs=500),
+        "unet": dict(width=17, depth=3, loss="h1", lr=1e-3, schedule="onecycle", batch_size=8, epochs=500),
     },
 }
-PERIODIC = dict(width=16, layers=4, lr=2e-3, schedule="onecycle", batch_size=8)
+PERIODIC = dict(lr=2e-3, schedule="onecycle", batch_size=8)  # the Darcy MgNO, padded as the Problem says or not
 GOALS = {"mgno_vs_fno": 0.7, "mgno_rel_l2": 1e-2, "speedup_vs_fenics": 100.0}
 
 
@@ -305,8 +308,8 @@ def table(result: dict) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
-    parser.add_argument("--budget", type=float, default=5400.0, help="training seconds per contender (cpu recipe)")
-    parser.add_argument("--periodic-epochs", type=int, default=15)
+    parser.add_argument("--budget", type=float, default=3600.0, help="training seconds per contender (cpu recipe)")
+    parser.add_argument("--periodic-epochs", type=int, default=20)
     parser.add_argument("--no-periodic", action="store_true", help="skip the periodic comparison")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a shared machine)")
     parser.add_argument("--device", default="cpu")
