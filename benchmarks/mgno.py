@@ -142,14 +142,16 @@ class TakeTurns:
 
 
 def seconds_per_epoch(operators: dict, train, validation, turns: TakeTurns) -> dict:
-    """Time per epoch of each operator, from one short epoch on a few batches (interleaved, like the run)."""
+    """Time per epoch of each operator, from the second of two short epochs on a few batches (the first
+    warms up), interleaved like the run."""
     few = train.isel(sample=slice(0, 4 * max(op.config.batch_size for op in operators.values())))
-    probes = {name: get_operator(op.name, config=dataclasses.replace(op.config, epochs=1, schedule="constant"))
+    probes = {name: get_operator(op.name, config=dataclasses.replace(op.config, epochs=2, schedule="constant"))
               for name, op in operators.items()}
     turns.run({name: (lambda on_epoch, p=probe: p.fit(few, on_epoch=on_epoch)) for name, probe in probes.items()})
     n_train, n_valid = train.sizes["sample"], validation.sizes["sample"]
     # validation is a forward pass only: about a third of a training step's cost per sample
-    return {name: p.history[0]["wall_time"] / len(few["sample"]) * (n_train + n_valid / 3) for name, p in probes.items()}
+    return {name: (p.history[1]["wall_time"] - p.history[0]["wall_time"]) / len(few["sample"]) * (n_train + n_valid / 3)
+            for name, p in probes.items()}
 
 
 def inference_ms(operator, inputs: np.ndarray, repeats: int = 3) -> float:
