@@ -197,7 +197,8 @@ def parameter_count(channels_in: int, channels_out: int, dim: int = 2, width: in
 
 @dataclass(frozen=True)
 class MgNOConfig(OperatorTraining):
-    """MgNO settings (defaults: the paper's Darcy model; training follows its recipe where it fits a CPU).
+    """MgNO settings.  Defaults: the paper's Darcy model, trained as in its recipe (relative H1 loss, batch 8,
+    OneCycle peaking at 5e-4) for the shared default number of epochs (the paper: 500).
 
     Args:
         width: channels of ``u`` in every layer.
