@@ -311,7 +311,7 @@ def _parser():
     actions.add_parser("info", help="describe a dataset file").add_argument("file", metavar="F.h5")
     train = commands.add_parser("train", help="train a neural operator on a dataset")
     train.add_argument("case", nargs="?", help="the case the data belongs to (checked)")
-    train.add_argument("--model", required=True, help="operator: unet")
+    train.add_argument("--model", required=True, help="operator: unet, mgno, or fno (needs pdekit[peers])")
     train.add_argument("--data", required=True, metavar="F.h5", help="training dataset")
     train.add_argument("--validation", metavar="F.h5", help="validation dataset (other seeds)")
     train.add_argument("--out", required=True, metavar="M.pt", help="trained operator (written atomically)")

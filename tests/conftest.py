@@ -11,6 +11,7 @@ MISSING = {
     "fenics": ("dolfinx", "dolfinx (FEniCSx) is not installed: apt-get install python3-dolfinx-real "
                           "or conda install -c conda-forge fenics-dolfinx"),
     "deepxde": ("deepxde", "deepxde is not installed: pip install 'pdekit[deepxde]'"),
+    "peers": ("neuralop", "neuraloperator (the FNO peer) is not installed: pip install 'pdekit[peers]'"),
 }
 
 

@@ -170,8 +170,8 @@ def test_bad_input_is_refused_with_the_reason(darcy, tmp_path):
     overlapping = data.generate(pdekit.get_case("darcy2d"), 8, out=tmp_path / "v.h5", grid=16, progress=False)
     with pytest.raises(ValueError, match="shares 8 seed"):
         small().fit(darcy["train"], validation=overlapping)
-    with pytest.raises(ValueError, match="unknown operator 'fno'; valid operators: unet"):
-        get_operator("fno")
+    with pytest.raises(ValueError, match="unknown operator 'fourier'; valid operators: unet, mgno, fno"):
+        get_operator("fourier")
     with pytest.raises(ValueError, match="unknown unet option 'widht'"):
         UNet(widht=3)
     with pytest.raises(ValueError, match="valid schedules: onecycle, cosine, step, constant"):

@@ -1,19 +1,21 @@
 """Neural operators learned from :mod:`pdekit.data` datasets: one interface, one training loop.
 
-    op = UNet(width=16, epochs=100).fit("train.h5", validation="valid.h5", checkpoint="run.pt")
+    op = MgNO(epochs=100).fit("train.h5", validation="valid.h5", checkpoint="run.pt")   # or UNet, FNO (a peer)
     op.evaluate("test.h5")                       # {"rel_l2": ..., "rel_h1": ...}
     op.solve(problem)                            # a Solution for one member of the family
-    op.save("unet.pt"); pdekit.operators.load("unet.pt")
+    op.save("mgno.pt"); pdekit.operators.load("mgno.pt")
 """
 
 from .base import GridOperator, NeuralOperator, load
+from .fno import FNO, FNOConfig
+from .mgno import MgNO, MgNOConfig
 from .training import Distribution, OperatorTraining
 from .unet import UNet, UNetConfig
 
-OPERATORS = {"unet": UNet}
+OPERATORS = {"unet": UNet, "mgno": MgNO, "fno": FNO}
 
 __all__ = ["OPERATORS", "get_operator", "load", "NeuralOperator", "GridOperator", "OperatorTraining", "Distribution",
-           "UNet", "UNetConfig"]
+           "UNet", "UNetConfig", "MgNO", "MgNOConfig", "FNO", "FNOConfig"]
 
 
 def get_operator(name: str, **options) -> NeuralOperator:

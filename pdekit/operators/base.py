@@ -68,8 +68,9 @@ class NeuralOperator(ABC):
         return [t[index.to(t.device)] for t in tensors]
 
     @abstractmethod
-    def _metrics(self, prediction: torch.Tensor, target: torch.Tensor) -> dict:
-        """Errors of a prediction on a dataset's target (``rel_l2`` first)."""
+    def _metrics(self, prediction: torch.Tensor, target: torch.Tensor, coords: dict | None = None) -> dict:
+        """Errors of a prediction on a dataset's target (``rel_l2`` first) on the data's grid ``coords``
+        (default: the training grid)."""
 
     # -- shared ------------------------------------------------------------------------------
     @property
@@ -82,10 +83,11 @@ class NeuralOperator(ABC):
 
     @property
     def n_parameters(self) -> int:
-        """Trainable parameters of the network (normalisers excluded: they are fitted, not trained)."""
+        """Trainable real parameters of the network (a complex one counts twice, as FNO's spectral weights;
+        normalisers excluded: they are fitted, not trained)."""
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no network yet: fit it, or call build(data) first")
-        return sum(p.numel() for p in self.model.network.parameters() if p.requires_grad)
+        return sum(p.numel() * (2 if p.is_complex() else 1) for p in self.model.network.parameters() if p.requires_grad)
 
     def build(self, data) -> "NeuralOperator":
         """Build the network for a dataset (its shapes and structure) without training."""
@@ -94,19 +96,26 @@ class NeuralOperator(ABC):
         data = data if isinstance(data, OperatorData) else OperatorData(data)
         self.meta = self._meta(data)
         torch.manual_seed(self.config.seed)
-        network = self._network(self.meta).to(self.dtype)
-        self.model = Normalised(network, self.meta["in_channels"], self.meta["out_channels"]).to(self.dtype)
-        self.model.to(self.device)
+        self.model = self._model()
         return self
 
+    def _model(self) -> Normalised:
+        """The network for ``self.meta`` between normalisers, in ``self.dtype`` (complex weights, as FNO's
+        spectral ones, in the complex type of that precision), on ``self.device``."""
+        complex_dtype = {torch.float32: torch.complex64, torch.float64: torch.complex128}[self.dtype]
+        model = Normalised(self._network(self.meta), self.meta["in_channels"], self.meta["out_channels"])
+        return model._apply(lambda t: t.to(complex_dtype) if t.is_complex() else
+                            t.to(self.dtype) if t.is_floating_point() else t).to(self.device)
+
     def fit(self, data, validation=None, checkpoint=None, resume: bool = False,
-            distribution: Distribution | None = None) -> "NeuralOperator":
+            distribution: Distribution | None = None, on_epoch=None) -> "NeuralOperator":
         """Train on ``data`` (a dataset path, xarray Dataset or OperatorData); returns ``self``.
 
         Args:
             validation: a dataset of the same problem and grid with other seeds; the kept model
                 is the one with the lowest validation error (``keep="best"``).
             checkpoint, resume: atomic per-epoch checkpoints; a killed run continues bit for bit.
+            on_epoch: ``on_epoch(row)`` after every epoch (see :func:`.training.fit`).
         """
         from ..data.views import OperatorData
 
@@ -132,7 +141,8 @@ class NeuralOperator(ABC):
 
         self.history = fit(self.model, lambda index: self._batch(tensors, index), len(tensors[0]), loss,
                            self.config, validate=check, checkpoint=checkpoint, resume=resume,
-                           describe=f"{self.name} on {data.attrs.get('problem', 'data')}", distribution=distribution)
+                           describe=f"{self.name} on {data.attrs.get('problem', 'data')}", distribution=distribution,
+                           on_epoch=on_epoch)
         self.wall_time = time.perf_counter() - started
         return self
 
@@ -142,8 +152,8 @@ class NeuralOperator(ABC):
             return lambda p, t: LOSSES["h1"](p, t, spacing=spacing, periodic=periodic)
         return LOSSES["l2"]
 
-    def _grid_spacing(self):
-        coords, structure = self.meta["coords"], self.meta["structure"]
+    def _grid_spacing(self, coords: dict | None = None):
+        coords, structure = coords if coords is not None else self.meta["coords"], self.meta["structure"]
         axes = [d for d in ("x", "y", "z") if d in coords]
         spacing = tuple(float(coords[d][1] - coords[d][0]) for d in axes)
         periodic = tuple(j in structure["periodic_axes"] for j in range(len(axes)))
@@ -160,14 +170,15 @@ class NeuralOperator(ABC):
             raise ValueError(f"this {type(self).__name__} is not trained: call fit(data) or load a saved one")
 
     def evaluate(self, data) -> dict:
-        """Errors on a dataset (``rel_l2`` mean over samples, and the others of :meth:`_metrics`)."""
+        """Errors on a dataset (``rel_l2`` mean over samples, and the others of :meth:`_metrics`), on its own
+        grid (which may differ from the training grid: zero-shot transfer to another resolution)."""
         from ..data.views import OperatorData
 
         self._ready()
         data = data if isinstance(data, OperatorData) else OperatorData(data)
         _check_compatible(self.meta, data)
         tensors = [t.to(self.device) for t in self._tensors(data)]
-        return self._metrics(self._forward(self.model, tensors[:-1]), tensors[-1])
+        return self._metrics(self._forward(self.model, tensors[:-1]), tensors[-1], coords=data.coords)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -217,8 +228,8 @@ class GridOperator(NeuralOperator):
         return (torch.as_tensor(data.input_channels(), dtype=self.dtype),
                 torch.as_tensor(data.output_channels(), dtype=self.dtype))
 
-    def _metrics(self, prediction, target) -> dict:
-        spacing, periodic = self._grid_spacing()
+    def _metrics(self, prediction, target, coords=None) -> dict:
+        spacing, periodic = self._grid_spacing(coords)
         return {"rel_l2": float(LOSSES["l2"](prediction, target)),
                 "rel_h1": float(LOSSES["h1"](prediction, target, spacing=spacing, periodic=periodic))}
 
@@ -267,8 +278,7 @@ def load(path) -> NeuralOperator:
     cls = OPERATORS[name]
     operator = cls(cls.Config(**payload["config"]))
     operator.meta, operator.history, operator.wall_time = payload["meta"], payload["history"], payload["wall_time"]
-    network = operator._network(operator.meta).to(operator.dtype)
-    operator.model = Normalised(network, operator.meta["in_channels"], operator.meta["out_channels"]).to(operator.dtype)
+    operator.model = operator._model()
     operator.model.load_state_dict(payload["state"])
-    operator.model.to(operator.device).eval()
+    operator.model.eval()
     return operator

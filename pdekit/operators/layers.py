@@ -3,15 +3,18 @@ grid dimension, and the (pad, 3-point convolution, GroupNorm, GELU) x 2 block.""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .padding import pad
 
-__all__ = ["CONV", "POOL", "ConvBlock"]
+__all__ = ["CONV", "POOL", "CHANNELS_LAST", "ConvBlock"]
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+#: the memory format in which oneDNN's CPU convolutions run fastest, by grid dimension
+CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 class ConvBlock(nn.Module):

@@ -140,7 +140,8 @@ def _schedule(optimizer, config: OperatorTraining, steps_per_epoch: int):
 
 def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: OperatorTraining, *,
         validate: Callable[[torch.nn.Module], dict] | None = None, checkpoint: str | Path | None = None,
-        resume: bool = False, describe: str = "training", distribution: Distribution | None = None) -> list[dict]:
+        resume: bool = False, describe: str = "training", distribution: Distribution | None = None,
+        on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """Train ``model`` and return the history (one row per epoch).
 
     Args:
@@ -153,6 +154,8 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
             the best model is chosen by its ``rel_l2`` (without it: by the training loss).
         checkpoint: file for checkpoints; an existing one is continued only with ``resume=True``.
         distribution: see :class:`Distribution`.
+        on_epoch: called with each epoch's history row; the time it takes is not training time (so
+            runs that take turns epoch by epoch, as a benchmark's contenders do, time only their own work).
 
     On return the model holds the kept parameters (``config.keep``).
     """
@@ -221,6 +224,10 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
             out_of_time = bool(config.time_budget) and state["elapsed"] >= config.time_budget
             if state["epoch"] % config.checkpoint_every == 0 or state["epoch"] == config.epochs or out_of_time:
                 save()
+            if on_epoch is not None:
+                paused = time.perf_counter()
+                on_epoch(row)
+                started += time.perf_counter() - paused
             if out_of_time:
                 break
     finally:

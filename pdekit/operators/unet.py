@@ -2,8 +2,9 @@
 
 Levels of two (pad, 3-point convolution, GroupNorm, GELU) blocks; average pooling down,
 (bi/tri)linear interpolation up to the skip's size (so odd grids work; padded like the
-convolutions), skip connections by concatenation, a 1x1 head.  Padding follows the Problem (:mod:`.padding`): circular on periodic
-axes, zeros on Dirichlet sides, so the network never sees a boundary the problem does not have.
+convolutions), skip connections by concatenation, a 1x1 head.  Padding follows the Problem
+(:mod:`.padding`): circular on periodic axes, zeros on Dirichlet sides, so the network never sees
+a boundary the problem does not have.
 Channels double per level from ``width``.
 """
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from .base import GridOperator
-from .layers import CONV, POOL, ConvBlock
+from .layers import CHANNELS_LAST, CONV, POOL, ConvBlock
 from .padding import padding_modes, upsample
 from .training import OperatorTraining
 
@@ -34,8 +35,12 @@ class UNetNetwork(nn.Module):
         self.up = nn.ModuleList([ConvBlock(dim, widths[k + 1] + widths[k], widths[k], modes)
                                  for k in reversed(range(depth))])
         self.head = CONV[dim](widths[0], channels_out, 1)
+        # channels last: faster convolutions on a CPU (oneDNN), as for MgNO
+        self.memory_format = CHANNELS_LAST.get(dim, torch.contiguous_format)
+        self.to(memory_format=self.memory_format)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=self.memory_format)
         skips = []
         for k, block in enumerate(self.down):
             x = block(x if k == 0 else POOL[self.dim](x, 2, ceil_mode=True))
