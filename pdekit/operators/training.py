@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..options import config_from_options
 from ..solvers.training import CompiledOrEager, TrainingDiverged, resolve_device, resolve_dtype
+from .losses import LOSSES
 
 __all__ = ["OperatorTraining", "Distribution", "fit", "SCHEDULES"]
 
@@ -41,7 +42,7 @@ class OperatorTraining:
         schedule: ``onecycle`` (peak ``lr``), ``cosine`` (linear warm-up over the first
             ``warmup`` fraction of steps, then cosine to 0), ``step`` (times ``gamma`` every
             ``step_size`` epochs) or ``constant``; stepped every iteration.
-        loss: ``l2`` or ``h1``, relative, per sample (see :mod:`.losses`).
+        loss: ``l2`` or ``h1``, relative, per sample, or ``mse`` (see :mod:`.losses`).
         keep: ``best`` (the epoch with the lowest validation error) or ``last``.
         grad_clip: largest gradient norm (0: no clipping).
         dtype, device, seed, compile: numerics and speed.
@@ -74,8 +75,8 @@ class OperatorTraining:
         resolve_device(self.device)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-        if self.loss not in ("l2", "h1"):
-            raise ValueError(f"unknown loss {self.loss!r}; valid losses: l2, h1")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; valid losses: {', '.join(LOSSES)}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"unknown keep {self.keep!r}; valid choices: best, last")
         if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
