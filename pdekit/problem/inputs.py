@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "InputFunction", "SeriesFunction", "GridFunction", "MappedFunction",
+    "InputFunction", "SeriesFunction", "GridFunction", "MappedFunction", "FunctionBatch",
     "InputFamily", "GaussianRandomField", "WhittleMaternField", "Threshold", "LogNormal", "ArrayInputs",
     "UniformParameter", "Joint",
 ]
@@ -329,6 +329,50 @@ class MappedFunction(InputFunction):
             return mapped, [g * 0 for g in grads] if gradient else None
         mapped = backend.lib.exp(value)
         return mapped, [mapped * g for g in grads] if gradient else None
+
+
+class FunctionBatch(InputFunction):
+    """The input functions of ``B`` samples at once, each on its own block of the points: called on
+    ``B * n`` points, member ``b`` answers for points ``b * n`` to ``(b + 1) * n - 1``.
+
+    A physics-informed operator evaluates a residual for a batch of input functions in one pass
+    over the stacked points; this object stands for the input parameter there.  Members that are
+    :class:`GridFunction` objects on one grid are evaluated together, as one grid function of
+    ``(member, x)`` (at whole-numbered members the interpolation is exact); others one by one.
+    """
+
+    def __init__(self, members):
+        self.members = list(members)
+        if not self.members or not all(isinstance(m, InputFunction) for m in self.members):
+            raise ValueError("a FunctionBatch needs at least one input function")
+        first = self.members[0]
+        self.lower, self.upper = first.lower, first.upper
+        self.discontinuous = any(m.discontinuous for m in self.members)
+        self._stacked = None
+        if all(isinstance(m, GridFunction) and m.lower == first.lower and m.upper == first.upper
+               and m.values.shape == first.values.shape and m.method == first.method for m in self.members):
+            values = np.stack([m.values for m in self.members] * (2 if len(self.members) == 1 else 1))
+            self._stacked = GridFunction((0.0, *first.lower), (float(len(values) - 1), *first.upper), values,
+                                         first.method)
+
+    def _evaluate(self, coords, backend, gradient):
+        count = len(self.members)
+        size = coords[0].shape[0]
+        if size % count:
+            raise ValueError(f"a batch of {count} input functions is evaluated on a multiple of {count} points "
+                             f"(one block each), got {size}")
+        block = size // count
+        if self._stacked is not None:
+            member = backend.asarray(np.repeat(np.arange(count, dtype=float), block))
+            value, grads = self._stacked._evaluate([member, *coords], backend, gradient)
+            return value, grads[1:] if gradient else None
+        parts = [m._evaluate([c[b * block: (b + 1) * block] for c in coords], backend, gradient)
+                 for b, m in enumerate(self.members)]
+        join = backend.lib.cat if backend.torch else np.concatenate
+        value = join([v for v, _ in parts])
+        if not gradient:
+            return value, None
+        return value, [join([g[j] for _, g in parts]) for j in range(self.dim)]
 
 
 # -- families ----------------------------------------------------------------------------------
