@@ -8,12 +8,13 @@
 
 from .base import GridOperator, NeuralOperator, load
 from .training import Distribution, OperatorTraining
+from .deeponet import DeepONet, DeepONetConfig, PIDeepONet, PIDeepONetConfig
 from .unet import UNet, UNetConfig
 
-OPERATORS = {"unet": UNet}
+OPERATORS = {"unet": UNet, "deeponet": DeepONet, "pi_deeponet": PIDeepONet}
 
 __all__ = ["OPERATORS", "get_operator", "load", "NeuralOperator", "GridOperator", "OperatorTraining", "Distribution",
-           "UNet", "UNetConfig"]
+           "UNet", "UNetConfig", "DeepONet", "DeepONetConfig", "PIDeepONet", "PIDeepONetConfig"]
 
 
 def get_operator(name: str, **options) -> NeuralOperator:
