@@ -115,20 +115,22 @@ class InputFunction(ABC):
         total = sum(g[:, None] * c.grad for g, c in zip(grads, coords))
         return Jet(value, total)
 
-    def cumulative_integral(self, x) -> np.ndarray:
-        """``int_lower^x f(s) ds`` at the points ``x`` ``(N,)`` of a 1D function (NumPy).
+    def cumulative_integral(self, x):
+        """``int_lower^x f(s) ds`` at the points ``x`` ``(N,)`` of a 1D function (NumPy, or torch,
+        differentiably: an exact antiderivative then has the function as its derivative).
 
         Composite Gauss-Legendre (64 panels of 8 nodes from ``lower`` to each point): exact to
         rounding for the smooth series; grid functions integrate their interpolant exactly.
         """
         self._check_1d()
-        x = np.asarray(x, dtype=float)
+        backend = _Backend(_is_torch(x), x)
+        x = backend.asarray(x)
         nodes, weights = np.polynomial.legendre.leggauss(8)
         edges = np.linspace(0.0, 1.0, 65)
-        unit = ((edges[:-1, None] + edges[1:, None]) / 2 + np.outer(np.diff(edges), nodes) / 2).ravel()
-        unit_weights = np.outer(np.diff(edges), weights).ravel() / 2
+        unit = backend.asarray(((edges[:-1, None] + edges[1:, None]) / 2 + np.outer(np.diff(edges), nodes) / 2).ravel())
+        unit_weights = backend.asarray(np.outer(np.diff(edges), weights).ravel() / 2)
         span = x - self.lower[0]
-        values = self(self.lower[0] + np.multiply.outer(span, unit).reshape(1, -1)).reshape(len(x), -1)
+        values = self((self.lower[0] + span[:, None] * unit[None, :]).reshape(1, -1)).reshape(len(x), -1)
         return span * (values @ unit_weights)
 
     def _check_1d(self):
@@ -264,21 +266,25 @@ class GridFunction(InputFunction):
         return value, grads if gradient else None
 
 
-    def cumulative_integral(self, x) -> np.ndarray:
-        """``int_lower^x f(s) ds`` of the interpolant (exact): trapezoids up to the cell, then the part cell."""
+    def cumulative_integral(self, x):
+        """``int_lower^x f(s) ds`` of the interpolant (exact): trapezoids up to the cell, then the part
+        cell (NumPy, or torch, differentiably)."""
         self._check_1d()
-        x = np.asarray(x, dtype=float)
+        backend = _Backend(_is_torch(x), x)
+        lib, x = backend.lib, backend.asarray(x)
         nodes = np.linspace(self.lower[0], self.upper[0], len(self.values))
         step = nodes[1] - nodes[0]
         if self.method == "nearest":  # each node's value on [node - h/2, node + h/2], within the box
-            low = np.clip(nodes - step / 2, nodes[0], nodes[-1])
-            high = np.clip(nodes + step / 2, nodes[0], nodes[-1])
-            return np.clip(np.minimum.outer(x, high) - low, 0.0, None) @ self.values
-        cumulative = np.concatenate([[0.0], np.cumsum((self.values[1:] + self.values[:-1]) / 2 * step)])
-        cell = np.clip(np.floor((x - nodes[0]) / step).astype(int), 0, len(nodes) - 2)
-        part = x - nodes[cell]
-        slope = (self.values[cell + 1] - self.values[cell]) / step
-        return cumulative[cell] + part * (self.values[cell] + slope * part / 2)
+            low = backend.asarray(np.clip(nodes - step / 2, nodes[0], nodes[-1]))
+            high = backend.asarray(np.clip(nodes + step / 2, nodes[0], nodes[-1]))
+            overlap = backend.clip(lib.minimum(x[:, None], high[None, :]) - low[None, :], 0.0, np.inf)
+            return overlap @ backend.asarray(self.values)
+        values = backend.asarray(self.values)
+        cumulative = backend.asarray(np.concatenate([[0.0], np.cumsum((self.values[1:] + self.values[:-1]) / 2 * step)]))
+        cell = backend.index(backend.clip(lib.floor((x - nodes[0]) / step), 0, len(nodes) - 2))
+        part = x - backend.asarray(nodes)[cell]
+        slope = (values[cell + 1] - values[cell]) / step
+        return cumulative[cell] + part * (values[cell] + slope * part / 2)
 
 
 def _product(factors):
