@@ -11,7 +11,7 @@ from pdekit import data
 from pdekit.derivatives.jet import Jet
 from pdekit.operators import DeepONet, PIDeepONet, load
 from pdekit.operators import training as loop
-from pdekit.operators.deeponet import DeepONetConfig, DeepONetNetwork
+from pdekit.operators.deeponet import DeepONetConfig, DeepONetNetwork, Envelope
 from pdekit.operators.physics import FunctionSamples, PhysicsLoss
 
 
@@ -65,23 +65,34 @@ def test_unaligned_training_draws_its_query_points_per_function(anti):
     assert len({tuple(points[n, :, 0].tolist()) for n in range(40)}) > 1
     evaluation = operator._tensors(full, training=False)  # evaluation uses every point
     assert evaluation[1].shape == (21, 1)
+    shared = small(points_per_sample=3, shared_points=True)
+    shared.build(anti["train"])
+    branch, points, values = shared._batch(shared._tensors(full, training=True), torch.tensor([5, 2]))
+    assert points.shape == (3, 1) and values.shape == (2, 1, 3)  # the first function's points, for both
+    nodes = [int(np.argmin(np.abs(x - v))) for v in points[:, 0].tolist()]
+    np.testing.assert_allclose(values[1, 0].numpy(), full.outputs["u"][2, nodes, 0], rtol=1e-6)
 
 
 # -- derivatives through the trunk --------------------------------------------------------------
 @pytest.mark.parametrize("options", [{}, {"fourier_features": 6, "fourier_scale": 2.0}, {"periodic_modes": 3},
                                      {"outputs": "independent"}, {"outputs": "split_branch"},
-                                     {"outputs": "split_trunk"}, {"trunk_output_activation": False, "activation": "sin"}],
-                         ids=["plain", "fourier", "periodic", "independent", "split_branch", "split_trunk", "sin"])
+                                     {"outputs": "split_trunk"}, {"trunk_output_activation": False, "activation": "sin"},
+                                     {"hard_constraints": True}],
+                         ids=["plain", "fourier", "periodic", "independent", "split_branch", "split_trunk", "sin",
+                              "envelope"])
 def test_trunk_jets_match_nested_autograd_in_float64(options):
     torch.manual_seed(0)
     options = {"activation": "tanh", **options}
     outputs = 2 if "outputs" in options else 1
     config = DeepONetConfig(trunk_depth=2, basis=6, trunk_width=8, branch_width=8, **options)
-    network = DeepONetNetwork([1], (5,), outputs, [0.0, 0.0], [2.0, 1.0], [0], config).double()
+    envelope = Envelope([(0, 0.0, 2.0)], (1, 0.0, 1.0)) if config.hard_constraints else None
+    network = DeepONetNetwork([1], (5,), outputs, [0.0, 0.0], [2.0, 1.0], [0], config, envelope=envelope).double()
     coefficients = network.coefficients(torch.randn(3, 1, 5, dtype=torch.float64))
     points = torch.rand(3, 4, 2, dtype=torch.float64) * torch.tensor([2.0, 1.0], dtype=torch.float64)
     pairs = ((0, 0), (0, 1), (1, 1))
     stack = network.jets(coefficients, points, pairs)  # (B, C, 1 + D + P, Q)
+    shared = network.jets(coefficients, points[0], pairs)  # points shared by the batch: one trunk pass
+    np.testing.assert_allclose(shared[0].detach().numpy(), stack[0].detach().numpy(), rtol=0, atol=1e-13)
     x = points.clone().requires_grad_(True)
     out = network.evaluate(coefficients, x)
     np.testing.assert_allclose(stack[:, :, 0].detach().numpy(), out.detach().numpy(), rtol=0, atol=1e-13)
@@ -102,6 +113,26 @@ def test_periodic_features_make_the_trunk_periodic():
     ends = [torch.stack([torch.full_like(t, x), t], 1) for x in (0.0, 2.0)]
     np.testing.assert_allclose(network.evaluate(coefficients, ends[0]).detach().numpy(),
                                network.evaluate(coefficients, ends[1]).detach().numpy(), atol=1e-12)
+
+
+def test_hard_constraints_hold_zero_dirichlet_and_initial_data_exactly():
+    problem = pdekit.get_case("diffusion_reaction1d")
+    operator = small(PIDeepONet, hard_constraints=True, trunk_depth=2, n_functions=20, n_interior=10, n_boundary=0,
+                     n_initial=0, batch_size=5, epochs=2, shared_points=True)
+    operator.fit(problem=problem)
+    t = np.linspace(0, 1, 7)
+    sides = np.concatenate([np.stack([np.full(7, x), t], 1) for x in (0.0, 1.0)] + [np.stack([t, np.zeros(7)], 1)])
+    solution = operator.solve(problem.sample_input(3))
+    assert np.abs(solution(sides)).max() == 0.0
+    assert np.abs(solution(np.array([[0.5, 0.5]]))).max() > 0.0
+    heated = pdekit.Problem(name="heated", geometry=pdekit.Interval(0, 1), time=pdekit.TimeInterval(0, 1),
+                            params={"f": problem.params["f"]}, input_family=problem.input_family,
+                            equation=pdekit.Equation(flux=lambda u, du, x, t, p: [-0.01 * du[0]],
+                                                     source=lambda u, du, x, t, p: p.f(x)),
+                            conditions=[pdekit.Dirichlet(1.0, on="right"), pdekit.Dirichlet(0.0, on="left"),
+                                        pdekit.Initial(0.0)])
+    with pytest.raises(ValueError, match="Dirichlet data .* are not zero"):
+        small(PIDeepONet, hard_constraints=True, n_functions=4, batch_size=2).fit(problem=heated)
 
 
 # -- the physics loss ---------------------------------------------------------------------------
@@ -140,6 +171,26 @@ def test_the_physics_loss_vanishes_on_the_exact_antiderivative():
     assert float(terms["residual"]) < 1e-28 and float(terms["dirichlet"]) < 1e-28
     wrong = [samples.functions["f"][i] for i in (0, 2)]  # the other function's solution: the blocks matter
     assert float(loss.terms(exact_field(wrong, antiderivative), batch)["residual"]) > 1e-2
+
+
+def test_shared_and_own_collocation_points_give_the_same_physics_loss():
+    problem = pdekit.get_case("diffusion_reaction1d")
+    samples, own = physics(problem, [0, 1, 2], n_interior=30, n_boundary=12, n_initial=8)
+    for name in samples.sets:  # every function gets the first one's points: the two forms must agree
+        samples.sets[name] = samples.sets[name][:1].repeat(3, 1, 1)
+    samples.normals, samples.masks = samples.normals[:1].repeat(3, 1, 1), [m[:1].repeat(3, 1) for m in samples.masks]
+    shared = PhysicsLoss(problem, samples, own.weights, shared=True)
+    operator = small(PIDeepONet, trunk_depth=2)
+    operator.problem = problem
+    operator.build(None)
+    index = torch.tensor([0, 2, 1])
+    batch = shared.batch(index)
+    assert batch["sets"]["interior"].stride(0) == 0  # one trunk pass over the shared points
+    a, b = own(operator.model, own.batch(index)), shared(operator.model, batch)
+    assert float(b) == pytest.approx(float(a), rel=1e-12)
+    (grad_own,) = torch.autograd.grad(a, [operator.model.network.bias])
+    (grad_shared,) = torch.autograd.grad(b, [operator.model.network.bias])
+    np.testing.assert_allclose(grad_shared.numpy(), grad_own.numpy(), rtol=1e-10)
 
 
 @pytest.mark.fenics

@@ -40,7 +40,7 @@ from .base import NeuralOperator, Objective
 from .losses import LOSSES
 from .training import OperatorTraining
 
-__all__ = ["DeepONet", "DeepONetConfig", "PIDeepONet", "PIDeepONetConfig", "DeepONetNetwork", "OUTPUTS"]
+__all__ = ["DeepONet", "DeepONetConfig", "PIDeepONet", "PIDeepONetConfig", "DeepONetNetwork", "Envelope", "OUTPUTS"]
 
 #: how several outputs share the nets: (nets, branch groups per net, trunk groups per net) for C outputs
 OUTPUTS = {"split_both": lambda c: (1, c, c), "split_branch": lambda c: (1, c, 1), "split_trunk": lambda c: (1, 1, c),
@@ -59,6 +59,9 @@ class DeepONetConfig(OperatorTraining):
         points_per_sample: query points drawn per function for training (unaligned data, the
             pointwise form); 0: all grid points (aligned data, the Cartesian form).  Evaluation
             always uses all points.
+        shared_points: a mini-batch's functions share the query points (and collocation points) of
+            its first function: the Cartesian form on subsets of points, one trunk pass per batch
+            (DeepXDE's ``TripleCartesianProd`` with a trunk batch); else each function its own.
         basis: ``p``, the number of terms of the dot product (per output where split).
         branch, branch_width, branch_depth: ``mlp`` or ``cnn``; hidden width and layers.
         trunk_width, trunk_depth: the trunk's hidden width and layers.
@@ -70,6 +73,10 @@ class DeepONetConfig(OperatorTraining):
         periodic_modes: ``cos``/``sin`` of ``1..K`` times the period's frequency on the problem's
             periodic axes (an exactly periodic trunk).
         pod_modes: POD-DeepONet with this many modes per output (0: a trunk net).
+        hard_constraints: multiply the output by a function of the query point that vanishes on
+            the Dirichlet sides and at the initial time (:class:`Envelope`), so zero Dirichlet and
+            initial data hold exactly (the physics-informed loss then has no condition terms to
+            balance); for problems whose Dirichlet and initial data are zero.
         weight_data, weight_residual, weight_boundary, weight_initial: loss weights; a positive
             ``weight_residual`` trains on the Problem's equation (physics-informed DeepONet).
         n_functions: input functions drawn for physics-informed training without data.
@@ -83,6 +90,7 @@ class DeepONetConfig(OperatorTraining):
     loss: str = "mse"
     sensors: int = 100
     points_per_sample: int = 0
+    shared_points: bool = False
     basis: int = 40
     branch: str = "mlp"
     branch_width: int = 40
@@ -96,6 +104,7 @@ class DeepONetConfig(OperatorTraining):
     fourier_scale: float = 1.0
     periodic_modes: int = 0
     pod_modes: int = 0
+    hard_constraints: bool = False
     weight_data: float = 1.0
     weight_residual: float = 0.0
     weight_boundary: float = 1.0
@@ -132,9 +141,14 @@ class DeepONetConfig(OperatorTraining):
             raise ValueError("sensors must be 0 (every node) or at least 2")
         if self.fourier_features and self.periodic_modes:
             raise ValueError("choose Fourier features or periodic features for the trunk, not both")
+        if self.shared_points and not (self.points_per_sample or self.physics_informed):
+            raise ValueError("shared_points shares subsets of query points (points_per_sample > 0) or "
+                             "collocation points (the physics-informed loss)")
         if self.pod_modes and self.points_per_sample:
             raise ValueError("POD-DeepONet's basis lives on the training grid: train on aligned data "
                              "(points_per_sample=0)")
+        if self.pod_modes and self.hard_constraints:
+            raise ValueError("POD-DeepONet's outputs are its modes: hard constraints need a trunk net")
         if self.pod_modes and self.physics_informed:
             raise ValueError("POD-DeepONet has no trunk to differentiate: the physics-informed loss needs a trunk net")
         if min(self.weight_data, self.weight_residual, self.weight_boundary, self.weight_initial) < 0:
@@ -265,6 +279,76 @@ class CNNBranch(nn.Module):
         return self.head(self._features(x))
 
 
+class Envelope(nn.Module):
+    """``m(x, t) = (t - t0) / T * prod_a w_a(x_a)``, with ``w_a`` the product of ``(x_a - lower_a)`` and
+    ``(upper_a - x_a)`` (each scaled by the axis' half width) over the axis' Dirichlet sides: zero
+    exactly where zero Dirichlet or initial data are given, positive inside.
+
+    Args:
+        sides: ``(axis, lower or None, upper or None)`` per spatial axis with a Dirichlet side.
+        time: ``(index of t among the coordinates, t0, t1)``, or ``None`` for a steady problem.
+    """
+
+    def __init__(self, sides, time):
+        super().__init__()
+        self.sides, self.time = [tuple(side) for side in sides], time
+
+    def _factors(self, coordinate):
+        """The factors as functions of ``coordinate(j)`` (tensors or jets alike)."""
+        factors = []
+        for axis, lower, upper in self.sides:
+            half = (upper - lower) / 2 if lower is not None and upper is not None else 1.0
+            if lower is not None:
+                factors.append((coordinate(axis) - lower) / half)
+            if upper is not None:
+                factors.append((upper - coordinate(axis)) / half)
+        if self.time is not None:
+            index, t0, t1 = self.time
+            factors.append((coordinate(index) - t0) / (t1 - t0))
+        return factors
+
+    def forward(self, points):
+        """``m`` at ``(..., D)`` points: ``(...)``."""
+        value = torch.ones_like(points[..., 0])
+        for factor in self._factors(lambda j: points[..., j]):
+            value = value * factor
+        return value
+
+    def jets(self, points, pairs):
+        """``m`` with its derivatives at ``(M, D)`` points: ``(1 + D + P, M)``."""
+        from ..derivatives.forward import coordinate_jets, jets_to_stack
+
+        coordinates = coordinate_jets(points, pairs)
+        value = coordinates[0] * 0.0 + 1.0
+        for factor in self._factors(lambda j: coordinates[j]):
+            value = value * factor
+        return jets_to_stack([value])[0]
+
+
+def envelope_of(structure: dict) -> Envelope:
+    """The :class:`Envelope` of a dataset's ``structure`` (its Dirichlet sides and time interval)."""
+    kinds, lower, upper = list(structure["sides"].values()), structure["lower"], structure["upper"]
+    sides = []
+    for axis in range(structure["dim"]):
+        low, high = kinds[2 * axis] == "dirichlet", kinds[2 * axis + 1] == "dirichlet"
+        if low or high:
+            sides.append((axis, lower[axis] if low else None, upper[axis] if high else None))
+    time = structure["time"]
+    return Envelope(sides, None if time is None else (structure["dim"], time[0], time[1]))
+
+
+def times_envelope(stack: torch.Tensor, envelope: torch.Tensor, dims: int, pairs) -> torch.Tensor:
+    """The product rule: jets ``(..., 1 + D + P, Q)`` of ``n`` times jets ``(1 + D + P, Q)`` (or with
+    leading axes) of ``m``, the same layout: value, gradient, then the second derivatives of ``pairs``."""
+    nv, ng, nh = stack[..., :1, :], stack[..., 1: 1 + dims, :], stack[..., 1 + dims:, :]
+    mv, mg, mh = envelope[..., :1, :], envelope[..., 1: 1 + dims, :], envelope[..., 1 + dims:, :]
+    parts = [mv * nv, mv * ng + nv * mg]
+    if pairs:
+        i, j = [a for a, _ in pairs], [b for _, b in pairs]
+        parts.append(mv * nh + mg[..., i, :] * ng[..., j, :] + mg[..., j, :] * ng[..., i, :] + nv * mh)
+    return torch.cat(parts, dim=-2)
+
+
 class DeepONetNetwork(nn.Module):
     """DeepONet between normalised units.
 
@@ -276,10 +360,11 @@ class DeepONetNetwork(nn.Module):
         periodic_axes: spatial axes the trunk's periodic features wrap.
         config: the :class:`DeepONetConfig`.
         pod_points: points of the training grid (POD-DeepONet; the modes are set by :meth:`set_pod`).
+        envelope: an :class:`Envelope` multiplying the output (hard constraints), or ``None``.
     """
 
     def __init__(self, groups: list[int], sensors: tuple, out_channels: int, lower, upper, periodic_axes,
-                 config: DeepONetConfig, pod_points: int = 0):
+                 config: DeepONetConfig, pod_points: int = 0, envelope: Envelope | None = None):
         super().__init__()
         c, p, C = config, config.basis, out_channels
         self.groups, self.out_channels = list(groups), C
@@ -299,6 +384,7 @@ class DeepONetNetwork(nn.Module):
             Trunk(trunk_groups * p, lower, upper, periodic_axes, c) for _ in range(nets))
         self.bias = nn.Parameter(torch.zeros(C))
         self.cnn = c.branch == "cnn"
+        self.envelope = envelope
         if c.pod_modes:
             self.register_buffer("pod_basis", torch.zeros(pod_points, C, p))
             self.register_buffer("pod_mean", torch.zeros(pod_points, C))
@@ -356,21 +442,36 @@ class DeepONetNetwork(nn.Module):
                                  f"shared points), got points of shape {tuple(points.shape)}")
             return torch.einsum("bcp,ncp->bcn", coefficients, self.pod_basis) + self.pod_mean.T + self.bias[:, None]
         if points.dim() == 2:  # Cartesian product: one trunk pass, one product
-            return torch.einsum("bcp,ncp->bcn", coefficients, self.basis(points)) + self.bias[:, None]
-        b, q, d = points.shape
-        basis = self.basis(points.reshape(b * q, d)).reshape(b, q, self.out_channels, self.basis_size)
-        return torch.einsum("bcp,bqcp->bcq", coefficients, basis) + self.bias[:, None]
+            out = torch.einsum("bcp,ncp->bcn", coefficients, self.basis(points)) + self.bias[:, None]
+        else:
+            b, q, d = points.shape
+            basis = self.basis(points.reshape(b * q, d)).reshape(b, q, self.out_channels, self.basis_size)
+            out = torch.einsum("bcp,bqcp->bcq", coefficients, basis) + self.bias[:, None]
+        if self.envelope is None:
+            return out
+        m = self.envelope(points)
+        return out * (m[None, None] if points.dim() == 2 else m[:, None])
 
     def jets(self, coefficients: torch.Tensor, points: torch.Tensor, pairs=()) -> torch.Tensor:
-        """Outputs and their derivatives in the trunk's coordinates at each function's points
-        ``(B, Q, D)``: ``(B, C, 1 + D + P, Q)`` (the branch is a constant of them)."""
+        """Outputs and their derivatives in the trunk's coordinates at shared points ``(Q, D)`` (one
+        trunk pass) or each function's points ``(B, Q, D)``: ``(B, C, 1 + D + P, Q)`` (the branch is a
+        constant of the coordinates)."""
         if self.pod:
             raise ValueError("POD-DeepONet has no trunk to differentiate")
-        b, q, d = points.shape
-        stack = self.basis_jets(points.reshape(b * q, d), pairs)
-        stack = stack.reshape(*stack.shape[:3], b, q)
-        out = torch.einsum("bcp,cpkbq->bckq", coefficients, stack)
-        return torch.cat([out[:, :, :1] + self.bias[:, None, None], out[:, :, 1:]], dim=2)
+        if points.dim() == 2:
+            out = torch.einsum("bcp,cpkq->bckq", coefficients, self.basis_jets(points, pairs))
+        else:
+            b, q, d = points.shape
+            stack = self.basis_jets(points.reshape(b * q, d), pairs)
+            out = torch.einsum("bcp,cpkbq->bckq", coefficients, stack.reshape(*stack.shape[:3], b, q))
+        out = torch.cat([out[:, :, :1] + self.bias[:, None, None], out[:, :, 1:]], dim=2)
+        if self.envelope is None:
+            return out
+        dims = points.shape[-1]
+        if points.dim() == 2:
+            return times_envelope(out, self.envelope.jets(points, pairs), dims, pairs)
+        m = self.envelope.jets(points.reshape(-1, dims), pairs).reshape(-1, *points.shape[:2])
+        return times_envelope(out, m.permute(1, 0, 2)[:, None], dims, pairs)
 
     def forward(self, branch: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         return self.evaluate(self.coefficients(branch), points)
@@ -457,8 +558,9 @@ class DeepONet(NeuralOperator):
         upper = list(s["upper"]) + ([s["time"][1]] if time_axis else [])
         sensors = tuple(len(v) for v in meta["sensors"].values())
         pod_points = int(np.prod([len(v) for v in meta["grid"].values()])) if self.config.pod_modes else 0
+        envelope = envelope_of(s) if self.config.hard_constraints else None
         return DeepONetNetwork(meta["groups"], sensors, meta["out_channels"], lower, upper, s["periodic_axes"],
-                               self.config, pod_points)
+                               self.config, pod_points, envelope)
 
     def _sensor_index(self, data) -> list[np.ndarray]:
         return sensor_index(data.spatial_shape, self.config.sensors or None)
@@ -477,21 +579,29 @@ class DeepONet(NeuralOperator):
         return channels[(slice(None), slice(None), *np.ix_(*index))]
 
     def _tensors(self, data, training: bool):
+        """``(branch, points, values)``: shared points ``(P, D)`` and values ``(N, C, P)``, or each
+        function's ``(N, Q, D)`` and ``(N, C, Q)``; with ``shared_points`` the functions' own point
+        indices ``(N, Q)`` come before the values (a batch then uses its first function's)."""
         c = self.config
         branch = torch.as_tensor(self._branch(data), dtype=self.dtype)
         per = c.points_per_sample if training else 0
         triplets = PointTriplets(data, sensors=c.sensors or None, points_per_sample=per or None, seed=c.seed,
                                  dtype=self.dtype)
         points, values = triplets.points, triplets.values.transpose(1, 2)  # (P, D), (N, C, P)
-        if per:  # each function's own query points
-            index = torch.as_tensor(triplets.index)
-            points = points[index]  # (N, Q, D)
-            values = torch.gather(values, 2, index[:, None, :].expand(-1, values.shape[1], -1))
-        return branch, points, values
+        if not per:
+            return branch, points, values
+        index = torch.as_tensor(triplets.index)
+        if c.shared_points:
+            return branch, points, index, values
+        values = torch.gather(values, 2, index[:, None, :].expand(-1, values.shape[1], -1))
+        return branch, points[index], values  # (N, Q, D), (N, C, Q)
 
     def _batch(self, tensors, index):
-        branch, points, values = tensors
+        branch, points, values = tensors[0], tensors[1], tensors[-1]
         index = index.to(branch.device)
+        if len(tensors) == 4:  # the first function's query points, for all of the batch
+            own = tensors[2][index[0]]
+            return [branch[index], points[own], values[index][:, :, own]]
         return [branch[index], points if points.dim() == 2 else points[index], values[index]]
 
     def _metrics(self, prediction, target) -> dict:
@@ -501,23 +611,29 @@ class DeepONet(NeuralOperator):
         c = self.config
         if not c.physics_informed:
             objective = super()._objective(data)
+            if c.hard_constraints:  # u = m(x, t) * output: the output's normaliser may scale, not shift
+                self.model.outputs.mean.zero_()
             if c.pod_modes:
                 branch, points, values = objective.batches(torch.arange(objective.size))
                 self.model.network.set_pod(self.model.outputs.encode(values))
             return objective
-        from .physics import FunctionSamples, PhysicsLoss
+        from .physics import FunctionSamples, PhysicsLoss, check_homogeneous
 
         if data is not None:
             objective = super()._objective(data)
+            if c.hard_constraints:
+                self.model.outputs.mean.zero_()
             seeds = data.seeds
         else:
             self.build(None)
             seeds = np.arange(c.n_functions) + SPLITS["train"]
         samples = FunctionSamples(self.problem, seeds, self.meta["sensors"], c, self.dtype, self.device)
+        if c.hard_constraints:
+            check_homogeneous(self.problem, samples)
         if data is None:
             self.model.inputs.fit(samples.branch)
         physics = PhysicsLoss(self.problem, samples, {"residual": c.weight_residual, "boundary": c.weight_boundary,
-                                                      "initial": c.weight_initial})
+                                                      "initial": c.weight_initial}, shared=c.shared_points)
 
         def batches(index):
             return (objective.batches(index) if data is not None else None), physics.batch(index)
@@ -526,6 +642,9 @@ class DeepONet(NeuralOperator):
             total = physics(model, batch[1])
             return total + c.weight_data * objective.loss(model, batch[0]) if batch[0] is not None else total
 
+        if c.shared_points and c.batch_size >= len(seeds):
+            raise ValueError(f"shared points are those of each mini-batch's first function: with one batch of all "
+                             f"{len(seeds)} functions they would never change; use batch_size < {len(seeds)}")
         return Objective(batches, len(seeds), loss, seeds)
 
     # -- answers ------------------------------------------------------------------------------

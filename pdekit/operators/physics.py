@@ -21,7 +21,7 @@ from ..problem.inputs import FunctionBatch
 from ..problem.problem import Parameters
 from ..solvers.pinn import where_on
 
-__all__ = ["FunctionSamples", "PhysicsLoss"]
+__all__ = ["FunctionSamples", "PhysicsLoss", "check_homogeneous"]
 
 
 class FunctionSamples:
@@ -81,10 +81,12 @@ class PhysicsLoss:
         problem: the Problem.
         samples: the :class:`FunctionSamples` trained on.
         weights: ``residual``, ``boundary`` (Dirichlet, Neumann, periodic), ``initial`` (value, rate).
+        shared: a batch's functions share its first function's points (the Cartesian form: one
+            trunk pass over them serves the whole batch); else each uses its own.
     """
 
-    def __init__(self, problem, samples: FunctionSamples, weights: dict):
-        self.problem, self.samples, self.weights = problem, samples, weights
+    def __init__(self, problem, samples: FunctionSamples, weights: dict, shared: bool = False):
+        self.problem, self.samples, self.weights, self.shared = problem, samples, weights, shared
         self.pairs = required_pairs(problem)
         self.neumann = bool(problem.conditions_of(Neumann))
         self.initial = {order: [c for c in problem.conditions_of(Initial) if c.derivative == order] for order in (0, 1)}
@@ -95,8 +97,11 @@ class PhysicsLoss:
         index = index.to(s.branch.device)
         params = {**self.problem.params, **{name: FunctionBatch([functions[i] for i in rows])
                                             for name, functions in s.functions.items()}}
-        return {"branch": s.branch[index], "sets": {name: points[index] for name, points in s.sets.items()},
-                "normals": None if s.normals is None else s.normals[index], "masks": [m[index] for m in s.masks],
+        # shared: the first function's points for all, as an expanded view (stride 0 says: shared)
+        pick = (lambda values: values[index[0]].expand(len(index), *values.shape[1:])) if self.shared else \
+            (lambda values: values[index])  # noqa: E731
+        return {"branch": s.branch[index], "sets": {name: pick(points) for name, points in s.sets.items()},
+                "normals": None if s.normals is None else pick(s.normals), "masks": [pick(m) for m in s.masks],
                 "p": Parameters(params)}
 
     def __call__(self, model, batch: dict) -> torch.Tensor:
@@ -113,8 +118,11 @@ class PhysicsLoss:
     @staticmethod
     def network_field(model, coefficients, points, pairs):
         """The model's outputs at ``(B, Q, D)`` points, in physical units, flattened to ``B * Q``
-        points: ``(B * Q, C)`` values (``pairs=None``) or one :class:`Jet` per component."""
+        points: ``(B * Q, C)`` values (``pairs=None``) or one :class:`Jet` per component.  Points
+        shared by the batch (an expanded view) go through the trunk once."""
         network, outputs = model.network, model.outputs
+        if points.dim() == 3 and points.stride(0) == 0:
+            points = points[0]
         if pairs is None:
             values = outputs.decode(network.evaluate(coefficients, points))  # (B, C, Q)
             return values.transpose(1, 2).reshape(-1, values.shape[1])
@@ -181,6 +189,27 @@ class PhysicsLoss:
             sums[kind] = sums.get(kind, 0.0) + (error * mask.reshape(-1, 1)).square().sum()
             counts[kind] = counts.get(kind, 0.0) + mask.sum() * error.shape[1]
         return {kind: sums[kind] / counts[kind].clamp(min=1) for kind in sums}
+
+
+def check_homogeneous(problem, samples: FunctionSamples, functions: int = 4):
+    """Refuse hard constraints (:class:`~pdekit.operators.deeponet.Envelope`) for a problem whose
+    Dirichlet or initial data are not zero, or that has a second time derivative."""
+    if problem.is_evolution and problem.equation.second_time_coefficient:
+        raise ValueError("hard constraints enforce an initial value, not an initial rate: this problem is second "
+                         "order in time")
+    boundary = problem.sample_boundary(64, seed=0)
+    initial = problem.sample_initial(64, seed=0) if problem.is_evolution else None
+    for i in range(min(functions, len(samples))):
+        p = Parameters({**problem.params, **{name: f[i] for name, f in samples.functions.items()}})
+        for condition in problem.conditions_of(Dirichlet) + problem.conditions_of(Initial):
+            if isinstance(condition, Initial):
+                points = initial
+            else:
+                points = boundary.points[where_on(problem, condition.on, boundary, problem.split_points(boundary.points)[0])]
+            x, t = problem.split_points(points)
+            if np.max(np.abs(np.asarray(_value(condition.value, x, t, p), dtype=float)), initial=0.0) > 1e-12:
+                raise ValueError(f"hard constraints make the output vanish where {type(condition).__name__} data are "
+                                 "given; this problem's are not zero: use hard_constraints=False")
 
 
 def _value(value, x, t, p):

@@ -1,7 +1,8 @@
 """The training loop every neural operator shares.
 
-Mini-batches drawn in an order fixed by ``(seed, epoch)``, AdamW with a schedule stepped per
-iteration (OneCycle, cosine with warm-up, step, constant), validation each epoch with the best
+Mini-batches drawn in an order fixed by ``(seed, epoch)`` (a full batch is built once), AdamW (fused
+where the device allows) with a schedule stepped per iteration (OneCycle, cosine with warm-up,
+step, constant), validation each epoch with the best
 model kept, a history, atomic checkpoints at epoch ends (a killed run resumes bit for bit on CPU),
 a clean stop on a non-finite loss, ``torch.compile`` of the loss with the neural-field solvers'
 fallback, and a :class:`Distribution` hook through which a data-parallel run shards the batches,
@@ -10,7 +11,6 @@ wraps the model and averages the metrics without another loop.
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
 from ..options import config_from_options
-from ..solvers.training import CompiledOrEager, TrainingDiverged, resolve_device, resolve_dtype
+from ..solvers.training import CompiledOrEager, TrainingDiverged, _fused_adam_works, resolve_device, resolve_dtype
 from .losses import LOSSES
 
 __all__ = ["OperatorTraining", "Distribution", "fit", "SCHEDULES"]
@@ -144,7 +144,8 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
     steps = math.ceil(size / config.batch_size)
     trained = distribution.wrap(model)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    fused = {"fused": True} if _fused_adam_works(parameters) else {}  # one kernel for all parameters
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
     scheduler = _schedule(optimizer, config, steps)
     step = CompiledOrEager(lambda batch: loss(trained, batch), model, config.compile)
     state = {"epoch": 0, "elapsed": 0.0, "history": [], "best": None}
@@ -154,19 +155,25 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = {key: saved[key] for key in state}
+    whole = None  # full-batch training: one step sees every sample, so the batch is built once, in order
+    if config.batch_size >= size:
+        order = distribution.shard(torch.arange(size))
+        whole = batches(order)
     show = distribution.is_main and (sys.stderr.isatty() if config.progress is None else config.progress)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=describe, unit="epoch", disable=not show)
     started = time.perf_counter() - state["elapsed"]
     try:
         while state["epoch"] < config.epochs:
             epoch = state["epoch"]
-            generator = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, epoch]).generate_state(1)[0]))
-            order = distribution.shard(torch.randperm(size, generator=generator))
-            model.train()
+            if whole is None:
+                generator = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, epoch]).generate_state(1)[0]))
+                order = distribution.shard(torch.randperm(size, generator=generator))
+            if not model.training:  # (setting the mode walks every module: not for nothing each epoch)
+                model.train()
             total = torch.zeros(())
             for start in range(0, len(order), config.batch_size):
                 optimizer.zero_grad(set_to_none=True)
-                value = step(batches(order[start: start + config.batch_size]))
+                value = step(whole if whole is not None else batches(order[start: start + config.batch_size]))
                 value.backward()
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
@@ -177,17 +184,18 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(f"{describe}: the training loss became {train_loss} in epoch {epoch + 1}"
                                        f"{_kept(path)}. Lower the learning rate or check the data's scales.")
-            model.eval()
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             if validate is not None:
+                model.eval()
                 with torch.no_grad():
                     row.update({f"val_{k}": distribution.average(v) for k, v in validate(model).items()})
             state["elapsed"] = time.perf_counter() - started
             row["wall_time"] = state["elapsed"]
             state["history"].append(row)
             score = row.get("val_rel_l2", train_loss)
-            if state["best"] is None or score < state["best"]["score"]:
-                state["best"] = {"score": score, "epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
+            if config.keep == "best" and (state["best"] is None or score < state["best"]["score"]):
+                state["best"] = {"score": score, "epoch": epoch + 1,
+                                 "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
             state["epoch"] = epoch + 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.3e}" for k, v in row.items() if k in ("train_loss", "val_rel_l2")})
