@@ -193,6 +193,55 @@ def test_shared_and_own_collocation_points_give_the_same_physics_loss():
     np.testing.assert_allclose(grad_shared.numpy(), grad_own.numpy(), rtol=1e-10)
 
 
+def autograd_field(u):
+    """A ``field(points, pairs)`` of the physics loss from a torch function ``u(points)`` (nested autograd)."""
+
+    def field(points, pairs):
+        x = points.reshape(-1, points.shape[-1]).detach().clone().requires_grad_(True)
+        value = u(x)
+        if pairs is None:
+            return value.detach()[:, None]
+        grad = torch.autograd.grad(value.sum(), x, create_graph=True)[0]
+        second = (lambda i, j: torch.autograd.grad(grad[:, i].sum(), x, retain_graph=True)[0][:, j]) \
+            if grad.requires_grad else (lambda i, j: torch.zeros_like(value))  # noqa: E731 - linear: no curvature
+        hess = torch.stack([second(i, j) for i, j in pairs], 1) if pairs else None
+        return [Jet(value.detach(), grad.detach(), None if hess is None else hess.detach(), pairs)]
+
+    return field
+
+
+def test_neumann_periodic_and_initial_rate_terms_measure_their_misfits():
+    family = pdekit.GaussianRandomField("f", length_scale=0.2, periodic=False)
+    geometry = pdekit.Interval(0.0, 1.0)
+
+    def rod(*conditions, **extra):
+        return pdekit.Problem(name="rod", geometry=geometry, params={"f": family.draw(geometry, 0)["f"]},
+                              equation=pdekit.Equation(flux=lambda u, du, x, t, p: [-du[0]],
+                                                       source=lambda u, du, x, t, p: p.f(x), **extra.pop("eq", {})),
+                              conditions=list(conditions), input_family=family, **extra)
+
+    def terms(problem, u):
+        samples, loss = physics(problem, [0, 1], n_interior=5, n_boundary=40, n_initial=30)
+        return {k: float(v) for k, v in loss.terms(autograd_field(u), loss.batch(torch.tensor([1, 0]))).items()}
+
+    sine = lambda x: torch.sin(x[:, 0])  # noqa: E731 - u' = cos x: the flux -u' leaves through x = 1 as cos(1)
+    right = terms(rod(pdekit.Dirichlet(0.0, on="left"), pdekit.Neumann(np.cos(1.0), on="right")), sine)
+    assert right["dirichlet"] < 1e-28 and right["neumann"] < 1e-28
+    wrong = terms(rod(pdekit.Dirichlet(0.0, on="left"), pdekit.Neumann(0.0, on="right")), sine)
+    assert wrong["neumann"] == pytest.approx(np.cos(1.0) ** 2, rel=1e-12)
+    periodic = rod(pdekit.Periodic(0))
+    assert terms(periodic, lambda x: torch.sin(2 * np.pi * x[:, 0]))["periodic"] < 1e-28
+    assert terms(periodic, lambda x: x[:, 0])["periodic"] == pytest.approx(1.0, rel=1e-12)
+    wave = dict(time=pdekit.TimeInterval(0.0, 1.0), eq={"second_time_coefficient": 1.0})
+    plucked = lambda x: x[:, 1] * torch.sin(x[:, 0])  # noqa: E731 - zero at t = 0, rate sin x
+    started = terms(rod(pdekit.Dirichlet(0.0), pdekit.Initial(0.0),
+                        pdekit.Initial(lambda x, t, p: np.sin(x[0]) if isinstance(x, np.ndarray) else torch.sin(x[0]),
+                                       derivative=1), **wave), plucked)
+    assert started["initial"] < 1e-28 and started["initial_rate"] < 1e-28
+    still = terms(rod(pdekit.Dirichlet(0.0), pdekit.Initial(0.0), pdekit.Initial(0.0, derivative=1), **wave), plucked)
+    assert 0.05 < still["initial_rate"] < 0.5  # the mean of sin(x)^2 over the initial points
+
+
 @pytest.mark.fenics
 def test_the_physics_loss_vanishes_on_fenics_solutions_as_they_converge():
     from scipy.interpolate import RectBivariateSpline
@@ -363,5 +412,7 @@ def test_the_cli_trains_both_variants(anti, tmp_path, capsys):
     assert main(["train", "antiderivative", "--model", "pi_deeponet", "--out", str(tmp_path / "p.pt"), "--option",
                  "epochs=1", "--option", "n_functions=10", "--option", "sensors=11", "--quiet"]) == 0
     assert "trained pi_deeponet" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "p.pt"), "--data", str(anti["test"])]) == 0  # loads, reads the sensors
+    assert "rel_l2" in capsys.readouterr().out
     assert main(["train", "antiderivative", "--model", "deeponet", "--out", model]) == 2
     assert "--data" in capsys.readouterr().err
