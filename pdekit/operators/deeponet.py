@@ -28,16 +28,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import xarray as xr
 from torch import nn
 
 from ..data.generation import SPLITS, _coords, structure
 from ..data.views import PointTriplets, sensor_index
+from ..derivatives.forward import coordinate_jets, jets_to_stack, network_jets
 from ..problem.fingerprint import fingerprint
 from ..problem.inputs import InputFunction
 from ..results import FunctionSolution, GridSolution, grid_points
 from ..solvers.models import ACTIVATIONS, MLP
 from .base import NeuralOperator, Objective
 from .losses import LOSSES
+from .physics import FunctionSamples, PhysicsLoss, check_homogeneous
 from .training import OperatorTraining
 
 __all__ = ["DeepONet", "DeepONetConfig", "PIDeepONet", "PIDeepONetConfig", "DeepONetNetwork", "Envelope", "OUTPUTS"]
@@ -316,8 +319,6 @@ class Envelope(nn.Module):
 
     def jets(self, points, pairs):
         """``m`` with its derivatives at ``(M, D)`` points: ``(1 + D + P, M)``."""
-        from ..derivatives.forward import coordinate_jets, jets_to_stack
-
         coordinates = coordinate_jets(points, pairs)
         value = coordinates[0] * 0.0 + 1.0
         for factor in self._factors(lambda j: coordinates[j]):
@@ -427,8 +428,6 @@ class DeepONetNetwork(nn.Module):
 
     def basis_jets(self, points: torch.Tensor, pairs=()) -> torch.Tensor:
         """``(M, D) -> (C, p, 1 + D + P, M)``: the basis with its derivatives (forward jets)."""
-        from ..derivatives.forward import network_jets
-
         stacks = torch.cat([network_jets(trunk.ops(), points, pairs) for trunk in self.trunks])
         stacks = stacks.reshape(-1, self.basis_size, *stacks.shape[1:])
         return stacks.expand(self.out_channels, -1, -1, -1)
@@ -617,8 +616,6 @@ class DeepONet(NeuralOperator):
                 branch, points, values = objective.batches(torch.arange(objective.size))
                 self.model.network.set_pod(self.model.outputs.encode(values))
             return objective
-        from .physics import FunctionSamples, PhysicsLoss, check_homogeneous
-
         if data is not None:
             objective = super()._objective(data)
             if c.hard_constraints:
@@ -691,8 +688,6 @@ class DeepONet(NeuralOperator):
         branch = self.sensor_values(problem)
         config = {**dataclasses.asdict(self.config), "operator": self.name}
         if self.model.network.pod:
-            import xarray as xr
-
             coords = {d: np.asarray(v) for d, v in self.meta["grid"].items()}
             started = time.perf_counter()
             values = self.predict(branch, grid_points(coords))[0]  # (C, P), points in the order of coords
