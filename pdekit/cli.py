@@ -6,7 +6,8 @@
     pdekit compare RESULT.nc REFERENCE.nc [--figure F.png] [--json M.json]
     pdekit data generate CASE --n N --out D.h5 [--workers K] [--shard I/N] [--split S] [--option KEY=VALUE ...]
     pdekit data merge D.h5 | pdekit data info D.h5
-    pdekit train CASE --model unet --data D.h5 [--validation V.h5] --out M.pt [--option KEY=VALUE ...]
+    pdekit train CASE --model unet|deeponet --data D.h5 [--validation V.h5] --out M.pt [--option KEY=VALUE ...]
+    pdekit train CASE --model pi_deeponet [--data D.h5] --out M.pt [--param NAME=VALUE ...]   (the case's equation)
     pdekit predict M.pt --data TEST.h5 [--json M.json]
     pdekit run RUN.toml [--folder F]                       one run in its own folder (resumable)
     pdekit sweep SWEEP.toml [--executor local|slurm|mpi] [--workers K] [--dry-run]
@@ -171,22 +172,31 @@ def _train(args):
     from .data import read_attributes
     from .operators import get_operator
 
-    found = read_attributes(args.data).get("problem")
-    if args.case and found != args.case:
-        raise ValueError(f"{args.data} holds data of {found!r}, not of {args.case!r}")
     config = _load_config(args.config)
     options = {"progress": not args.quiet, **config.get("options", {}), **_pairs(args.option, "--option")}
     operator = get_operator(args.model, **options)
+    case = args.case or config.get("case")
+    found = read_attributes(args.data).get("problem") if args.data else None
+    if case and found and found != case:
+        raise ValueError(f"{args.data} holds data of {found!r}, not of {case!r}")
+    physics = {}
+    if getattr(operator, "physics_informed", False):  # trains on the case's equation
+        if not case:
+            raise ValueError(f"{args.model} trains on a case's equation: name the case")
+        params = {**config.get("params", {}), **_pairs(args.param, "--param")}
+        physics["problem"] = load_problem(case, **{k: _number(k, v) for k, v in params.items()})
+    elif args.data is None:
+        raise ValueError(f"{args.model} learns from data: give --data")
     distribution = _distribution()  # several processes under torchrun
     operator.fit(args.data, validation=args.validation, checkpoint=args.checkpoint, resume=args.resume,
-                 distribution=distribution)
+                 distribution=distribution, **physics)
     if distribution is not None:
         distribution.close()
         if not distribution.is_main:
             return 0
     path = operator.save(args.out)
     last = operator.history[-1]
-    print(f"{found}: trained {args.model} ({operator.n_parameters} parameters) for {last['epoch']} epochs in "
+    print(f"{found or case}: trained {args.model} ({operator.n_parameters} parameters) for {last['epoch']} epochs in "
           f"{operator.wall_time:.1f} s; " + ", ".join(f"{k} {v:.3e}" for k, v in last.items() if k.startswith("val_"))
           + f" -> {path}")
     return 0
@@ -311,8 +321,10 @@ def _parser():
     actions.add_parser("info", help="describe a dataset file").add_argument("file", metavar="F.h5")
     train = commands.add_parser("train", help="train a neural operator on a dataset")
     train.add_argument("case", nargs="?", help="the case the data belongs to (checked)")
-    train.add_argument("--model", required=True, help="operator: unet, mgno, or fno (needs pdekit[peers])")
-    train.add_argument("--data", required=True, metavar="F.h5", help="training dataset")
+    train.add_argument("--model", required=True,
+                       help="operator: unet, mgno, fno (needs pdekit[peers]), deeponet, pi_deeponet")
+    train.add_argument("--data", metavar="F.h5", help="training dataset (optional for pi_deeponet)")
+    train.add_argument("--param", action="append", metavar="NAME=VALUE", help="a problem parameter (pi_deeponet)")
     train.add_argument("--validation", metavar="F.h5", help="validation dataset (other seeds)")
     train.add_argument("--out", required=True, metavar="M.pt", help="trained operator (written atomically)")
     train.add_argument("--option", action="append", metavar="KEY=VALUE", help="set a training or model setting")

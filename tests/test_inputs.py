@@ -20,7 +20,7 @@ from pdekit import (
     WhittleMaternField,
 )
 from pdekit.derivatives.jet import Jet
-from pdekit.problem.inputs import SeriesFunction
+from pdekit.problem.inputs import FunctionBatch, SeriesFunction
 
 SAMPLES = 8000
 
@@ -110,6 +110,31 @@ def test_input_functions_agree_on_numpy_torch_and_jets():
         np.testing.assert_allclose(jet.grad.T.detach().numpy(), gradient.numpy(), rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="first-order derivative jets"):
         functions[0]([Jet.variable(x[j], j, 2, pairs=((0, 0),)) for j in range(2)])
+
+
+@pytest.mark.parametrize("family", [GaussianRandomField("a", periodic=False, points=30),
+                                    GaussianRandomField("a", periodic=True, modes=6),
+                                    Threshold(GaussianRandomField("a", periodic=False, points=30), above=2.0, below=1.0)],
+                         ids=["grid", "series", "mapped"])
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_function_batch_answers_per_block_like_its_members(family, count):
+    geometry = Rectangle((0, -1), (2, 1))
+    members = [family.draw(geometry, seed)["a"] for seed in range(count)]
+    batch = FunctionBatch(members)
+    assert (batch._stacked is not None) == isinstance(members[0], GridFunction)  # grids: evaluated together
+    x = torch.tensor(geometry.sample_interior(5 * count, seed=2).T, dtype=torch.float64)
+    expected = np.concatenate([m(x[:, 5 * b: 5 * (b + 1)].numpy()) for b, m in enumerate(members)])
+    np.testing.assert_allclose(batch(x).numpy(), expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(batch(x.numpy()), expected, rtol=1e-13, atol=1e-13)
+    jet = batch([Jet.variable(x[j], j, 2, second_order=False) for j in range(2)])
+    grads = torch.cat([m([Jet.variable(x[j, 5 * b: 5 * (b + 1)], j, 2, second_order=False) for j in range(2)]).grad
+                       for b, m in enumerate(members)])
+    np.testing.assert_allclose(jet.grad.numpy(), grads.numpy(), rtol=1e-12, atol=1e-12)
+    if count > 1:
+        with pytest.raises(ValueError, match=f"a multiple of {count} points"):
+            batch(x[:, :-1])
+    with pytest.raises(ValueError, match="at least one input function"):
+        FunctionBatch([])
 
 
 def test_grid_function_interpolates_linearly_or_by_nearest_node():

@@ -25,6 +25,7 @@ _ACTIVATIONS = {
     "tanh": lambda z: (lambda a: (a, 1 - a * a, -2 * a * (1 - a * a)))(torch.tanh(z)),
     "sin": lambda z: (lambda a: (a, torch.cos(z), -a))(torch.sin(z)),
     "cos": lambda z: (lambda a: (a, -torch.sin(z), -a))(torch.cos(z)),
+    "relu": lambda z: (torch.relu(z), (z > 0).to(z.dtype), torch.zeros_like(z)),  # no curvature (almost everywhere)
 }
 
 
@@ -185,44 +186,46 @@ def _spatial_first_order(u: Jet, d: int) -> tuple[Jet, list[Jet]]:
     return value, grads
 
 
-def _flux_of_jets(problem, values, grads, x, t) -> list[list]:
+def _flux_of_jets(problem, values, grads, x, t, p=None) -> list[list]:
     """The flux as ``n`` rows of ``d`` components, from per-component value jets and lists of
     gradient jets (a single field's passed unwrapped, as flux callables expect)."""
     n = problem.n_components
     u, du = (values[0], grads[0]) if n == 1 else (list(values), list(grads))
-    return flux_rows(problem.equation.flux(u, du, x, t, problem.p), n, problem.dim)
+    return flux_rows(problem.equation.flux(u, du, x, t, problem.p if p is None else p), n, problem.dim)
 
 
-def flux_divergence(problem, u: list[Jet], x, t) -> list[torch.Tensor]:
+def flux_divergence(problem, u: list[Jet], x, t, p=None) -> list[torch.Tensor]:
     """``div F`` per component from second-order jets of ``u`` over the spatial axes first.
 
     ``x`` holds the ``d`` coordinate values of the points (component-first).  The divergence
     is the total derivative of the flux, obtained by evaluating the flux on first-order
-    spatial jets (so any flux written with :mod:`pdekit.math` works).
+    spatial jets (so any flux written with :mod:`pdekit.math` works).  ``p``: parameters to
+    use instead of the problem's own.
     """
     d, n = problem.dim, problem.n_components
     values, grads = zip(*[_spatial_first_order(c, d) for c in u])
     x = [Jet.variable(x[j], j, d, second_order=False) for j in range(d)]
     divergence = [torch.zeros_like(u[0].value) for _ in range(n)]
-    for i, row in enumerate(_flux_of_jets(problem, values, grads, x, t)):
+    for i, row in enumerate(_flux_of_jets(problem, values, grads, x, t, p)):
         for j, component in enumerate(row):
             if isinstance(component, Jet):
                 divergence[i] = divergence[i] + component.grad[:, j]
     return divergence
 
 
-def residual_from_jets(problem, u: list[Jet], points: torch.Tensor) -> torch.Tensor:
+def residual_from_jets(problem, u: list[Jet], points: torch.Tensor, p=None) -> torch.Tensor:
     """``c2 u_tt + c1 u_t + div F - S`` from second-order output jets; ``(N, n_components)``.
 
     ``u`` holds one jet per component over all ``D`` inputs with (at least) the pairs of
-    :func:`required_pairs`.
+    :func:`required_pairs`.  ``p``: parameters to use instead of the problem's own (a batch of
+    input functions, each on its block of the points: :class:`~pdekit.problem.inputs.FunctionBatch`).
     """
     d, n = problem.dim, problem.n_components
-    eq, p = problem.equation, problem.p
+    eq, p = problem.equation, problem.p if p is None else p
     x_plain, t = problem.split_points(points)
     residual = [torch.zeros_like(points[:, 0]) for _ in range(n)]
     if eq.flux is not None:
-        residual = flux_divergence(problem, u, x_plain, t)
+        residual = flux_divergence(problem, u, x_plain, t, p)
     if eq.source is not None:
         values = u[0].value if n == 1 else torch.stack([c.value for c in u])
         grads = u[0].grad[:, :d].T if n == 1 else torch.stack([c.grad[:, :d].T for c in u])

@@ -7,15 +7,17 @@
 """
 
 from .base import GridOperator, NeuralOperator, load
+from .deeponet import DeepONet, DeepONetConfig, PIDeepONet, PIDeepONetConfig
 from .fno import FNO, FNOConfig
 from .mgno import MgNO, MgNOConfig
 from .training import Distribution, OperatorTraining
 from .unet import UNet, UNetConfig
 
-OPERATORS = {"unet": UNet, "mgno": MgNO, "fno": FNO}
+OPERATORS = {"unet": UNet, "mgno": MgNO, "fno": FNO, "deeponet": DeepONet, "pi_deeponet": PIDeepONet}
 
 __all__ = ["OPERATORS", "get_operator", "load", "NeuralOperator", "GridOperator", "OperatorTraining", "Distribution",
-           "UNet", "UNetConfig", "MgNO", "MgNOConfig", "FNO", "FNOConfig"]
+           "UNet", "UNetConfig", "MgNO", "MgNOConfig", "FNO", "FNOConfig", "DeepONet", "DeepONetConfig", "PIDeepONet",
+           "PIDeepONetConfig"]
 
 
 def get_operator(name: str, **options) -> NeuralOperator:

@@ -17,6 +17,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -60,8 +61,9 @@ class NeuralOperator(ABC):
         """The network between normalised inputs and outputs."""
 
     @abstractmethod
-    def _tensors(self, data) -> tuple[torch.Tensor, ...]:
-        """The training tensors of a dataset: inputs first, the target last (sample axis first)."""
+    def _tensors(self, data, training: bool) -> tuple[torch.Tensor, ...]:
+        """The tensors of a dataset, inputs first, the target last (sample axis first): to train on
+        (``training``), or to evaluate on."""
 
     def _batch(self, tensors, index: torch.Tensor) -> list[torch.Tensor]:
         """The samples ``index`` of every tensor (override for tensors shared by all samples)."""
@@ -91,10 +93,7 @@ class NeuralOperator(ABC):
 
     def build(self, data) -> "NeuralOperator":
         """Build the network for a dataset (its shapes and structure) without training."""
-        from ..data.views import OperatorData
-
-        data = data if isinstance(data, OperatorData) else OperatorData(data)
-        self.meta = self._meta(data)
+        self.meta = self._meta(_as_data(data))
         torch.manual_seed(self.config.seed)
         self.model = self._model()
         return self
@@ -117,40 +116,47 @@ class NeuralOperator(ABC):
             checkpoint, resume: atomic per-epoch checkpoints; a killed run continues bit for bit.
             on_epoch: ``on_epoch(row)`` after every epoch (see :func:`.training.fit`).
         """
-        from ..data.views import OperatorData
-
         started = time.perf_counter()
-        data = data if isinstance(data, OperatorData) else OperatorData(data)
-        self.build(data)
-        tensors = [t.to(self.device) for t in self._tensors(data)]
-        self.model.inputs.fit(tensors[0])
-        self.model.outputs.fit(tensors[-1])
+        objective = self._objective(_as_data(data))
         check = None
         if validation is not None:
-            validation = validation if isinstance(validation, OperatorData) else OperatorData(validation)
-            _check_validation(data, validation)
-            held = [t.to(self.device) for t in self._tensors(validation)]
+            validation = _as_data(validation)
+            _check_compatible(self.meta, validation)
+            shared = np.intersect1d(objective.seeds, validation.seeds)
+            if shared.size:
+                raise ValueError(f"the validation data shares {shared.size} seed(s) with the training data (e.g. "
+                                 f"{shared[0]}); generate it with split='validation'")
+            held = [t.to(self.device) for t in self._tensors(validation, training=False)]
 
             def check(model):
                 return self._metrics(self._forward(model, held[:-1]), held[-1])
 
+        self.history = fit(self.model, objective.batches, objective.size, objective.loss, self.config, validate=check,
+                           checkpoint=checkpoint, resume=resume, describe=f"{self.name} on {self.meta['problem']}",
+                           distribution=distribution, on_epoch=on_epoch)
+        self.wall_time = time.perf_counter() - started
+        return self
+
+    def _objective(self, data) -> "Objective":
+        """Build the network for ``data``, fit its normalisers, and say what the loop trains on."""
+        if data is None:
+            raise ValueError(f"{type(self).__name__} learns from data: give a dataset")
+        self.build(data)
+        tensors = [t.to(self.device) for t in self._tensors(data, training=True)]
+        self.model.inputs.fit(tensors[0])
+        self.model.outputs.fit(tensors[-1])
         criterion = self._criterion()
 
         def loss(model, batch):
             return criterion(model(*batch[:-1]), batch[-1])
 
-        self.history = fit(self.model, lambda index: self._batch(tensors, index), len(tensors[0]), loss,
-                           self.config, validate=check, checkpoint=checkpoint, resume=resume,
-                           describe=f"{self.name} on {data.attrs.get('problem', 'data')}", distribution=distribution,
-                           on_epoch=on_epoch)
-        self.wall_time = time.perf_counter() - started
-        return self
+        return Objective(lambda index: self._batch(tensors, index), len(tensors[0]), loss, data.seeds)
 
     def _criterion(self):
         if self.config.loss == "h1":
             spacing, periodic = self._grid_spacing()
             return lambda p, t: LOSSES["h1"](p, t, spacing=spacing, periodic=periodic)
-        return LOSSES["l2"]
+        return LOSSES[self.config.loss]
 
     def _grid_spacing(self, coords: dict | None = None):
         coords, structure = coords if coords is not None else self.meta["coords"], self.meta["structure"]
@@ -172,12 +178,10 @@ class NeuralOperator(ABC):
     def evaluate(self, data) -> dict:
         """Errors on a dataset (``rel_l2`` mean over samples, and the others of :meth:`_metrics`), on its own
         grid (which may differ from the training grid: zero-shot transfer to another resolution)."""
-        from ..data.views import OperatorData
-
         self._ready()
-        data = data if isinstance(data, OperatorData) else OperatorData(data)
+        data = _as_data(data)
         _check_compatible(self.meta, data)
-        tensors = [t.to(self.device) for t in self._tensors(data)]
+        tensors = [t.to(self.device) for t in self._tensors(data, training=False)]
         return self._metrics(self._forward(self.model, tensors[:-1]), tensors[-1], coords=data.coords)
 
     # -- persistence ---------------------------------------------------------------------------
@@ -189,13 +193,21 @@ class NeuralOperator(ABC):
         return atomic_write(path, lambda temporary: torch.save(payload, temporary))
 
 
-def _check_validation(train, validation):
-    _check_compatible({"problem": train.attrs.get("problem"), "coords": train.coords,
-                       "inputs": train.input_names, "outputs": train.output_names}, validation)
-    shared = np.intersect1d(train.seeds, validation.seeds)
-    if shared.size:
-        raise ValueError(f"the validation data shares {shared.size} seed(s) with the training data (e.g. {shared[0]}); "
-                         "generate it with split='validation'")
+class Objective(NamedTuple):
+    """What the training loop minimises: ``batches(index) -> batch`` over ``size`` samples, ``loss(model,
+    batch) -> scalar``; ``seeds`` of the training samples (no validation sample may share one)."""
+
+    batches: Callable
+    size: int
+    loss: Callable
+    seeds: np.ndarray
+
+
+def _as_data(data):
+    """``None``, or the dataset as :class:`~pdekit.data.OperatorData`."""
+    from ..data.views import OperatorData
+
+    return data if data is None or isinstance(data, OperatorData) else OperatorData(data)
 
 
 def _check_compatible(meta: dict, data):
@@ -224,7 +236,7 @@ class GridOperator(NeuralOperator):
                 "output_components": data.output_components,
                 "in_channels": int(data.input_channels().shape[1]), "out_channels": len(data.output_components)}
 
-    def _tensors(self, data):
+    def _tensors(self, data, training=True):
         return (torch.as_tensor(data.input_channels(), dtype=self.dtype),
                 torch.as_tensor(data.output_channels(), dtype=self.dtype))
 

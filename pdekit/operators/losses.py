@@ -1,4 +1,5 @@
-"""Relative L2 and H1 losses on grids, per sample, with derivatives that respect the boundary.
+"""Relative L2 and H1 losses on grids, per sample, with derivatives that respect the boundary; the
+mean square error of point values (DeepONet's loss in its papers).
 
 The H1 norm adds the gradient, taken by finite differences: central inside, one-sided at the
 ends of a non-periodic axis (``torch.gradient``), and central across the seam of a periodic one,
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["relative_l2", "relative_h1", "grid_gradient", "LOSSES"]
+__all__ = ["relative_l2", "relative_h1", "mean_square", "grid_gradient", "LOSSES"]
 
 
 def _norms(values: torch.Tensor) -> torch.Tensor:
@@ -48,4 +49,9 @@ def relative_h1(prediction: torch.Tensor, target: torch.Tensor, *, spacing: tupl
     return (squared(error).sqrt() / squared(target).sqrt().clamp_min(1e-30)).mean()
 
 
-LOSSES = {"l2": relative_l2, "h1": relative_h1}
+def mean_square(prediction: torch.Tensor, target: torch.Tensor, **_) -> torch.Tensor:
+    """Mean of ``(prediction - target)^2`` over every entry."""
+    return (prediction - target).square().mean()
+
+
+LOSSES = {"l2": relative_l2, "h1": relative_h1, "mse": mean_square}

@@ -39,7 +39,10 @@ class ChannelNormaliser(nn.Module):
 
 
 class Normalised(nn.Module):
-    """A network between normalised spaces, seen from outside in physical units."""
+    """A network between normalised spaces, seen from outside in physical units.
+
+    The first input is normalised; further inputs (DeepONet's query points) pass unchanged.
+    """
 
     def __init__(self, network: nn.Module, inputs: int, outputs: int):
         super().__init__()
@@ -47,5 +50,5 @@ class Normalised(nn.Module):
         self.inputs = ChannelNormaliser(inputs)
         self.outputs = ChannelNormaliser(outputs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.outputs.decode(self.network(self.inputs.encode(x)))
+    def forward(self, x: torch.Tensor, *rest) -> torch.Tensor:
+        return self.outputs.decode(self.network(self.inputs.encode(x), *rest))

@@ -1,7 +1,8 @@
 """The training loop every neural operator shares.
 
-Mini-batches drawn in an order fixed by ``(seed, epoch)``, AdamW with a schedule stepped per
-iteration (OneCycle, cosine with warm-up, step, constant), validation each epoch with the best
+Mini-batches drawn in an order fixed by ``(seed, epoch)`` (a full batch is built once), AdamW (fused
+where the device allows) with a schedule stepped per iteration (OneCycle, cosine with warm-up,
+step, constant), validation each epoch with the best
 model kept, a history, atomic checkpoints at epoch ends (a killed run resumes bit for bit on CPU),
 a clean stop on a non-finite loss, ``torch.compile`` of the loss with the neural-field solvers'
 fallback, a stop at any step on a preemption signal (checkpoint first), and a :class:`Distribution`
@@ -11,7 +12,6 @@ metrics without another loop.
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..batch import preemption
 from ..options import config_from_options
-from ..solvers.training import CompiledOrEager, TrainingDiverged, resolve_device, resolve_dtype
+from ..solvers.training import CompiledOrEager, TrainingDiverged, _fused_adam_works, resolve_device, resolve_dtype
+from .losses import LOSSES
 
 __all__ = ["OperatorTraining", "Distribution", "fit", "SCHEDULES"]
 
@@ -42,7 +43,7 @@ class OperatorTraining:
         schedule: ``onecycle`` (peak ``lr``), ``cosine`` (linear warm-up over the first
             ``warmup`` fraction of steps, then cosine to 0), ``step`` (times ``gamma`` every
             ``step_size`` epochs) or ``constant``; stepped every iteration.
-        loss: ``l2`` or ``h1``, relative, per sample (see :mod:`.losses`).
+        loss: ``l2`` or ``h1``, relative, per sample, or ``mse`` (see :mod:`.losses`).
         keep: ``best`` (the epoch with the lowest validation error) or ``last``.
         grad_clip: largest gradient norm (0: no clipping).
         dtype, device, seed, compile: numerics and speed.
@@ -75,8 +76,8 @@ class OperatorTraining:
         resolve_device(self.device)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
-        if self.loss not in ("l2", "h1"):
-            raise ValueError(f"unknown loss {self.loss!r}; valid losses: l2, h1")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; valid losses: {', '.join(LOSSES)}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"unknown keep {self.keep!r}; valid choices: best, last")
         if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
@@ -166,7 +167,8 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
     local = distribution.local_batch(config.batch_size)
     trained = distribution.wrap(model)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    fused = {"fused": True} if _fused_adam_works(parameters) else {}  # one kernel for all parameters
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
     scheduler = _schedule(optimizer, config, math.ceil(size / config.batch_size))
     step = CompiledOrEager(lambda batch: loss(trained, batch), model, config.compile)
     # "steps" and "running": the global batches done in the current epoch and their summed loss
@@ -177,6 +179,10 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = {key: saved[key] for key in state}
+    whole = None  # full-batch training: one step sees every sample, so the batch is built once
+    if config.batch_size >= size:
+        order = distribution.order(size, config.seed, 0)
+        whole = batches(order)
     show = distribution.is_main and (sys.stderr.isatty() if config.progress is None else config.progress)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=describe, unit="epoch", disable=not show)
     started = time.perf_counter() - state["elapsed"]
@@ -189,11 +195,13 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
     try:
         while state["epoch"] < config.epochs:
             epoch = state["epoch"]
-            order = distribution.order(size, config.seed, epoch)
-            model.train()
+            if whole is None:
+                order = distribution.order(size, config.seed, epoch)
+            if not model.training:  # (setting the mode walks every module: not for nothing each epoch)
+                model.train()
             for start in range(state["steps"] * local, len(order), local):
                 optimizer.zero_grad(set_to_none=True)
-                value = step(batches(order[start: start + local]))
+                value = step(whole if whole is not None else batches(order[start: start + local]))
                 value.backward()
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
@@ -207,17 +215,18 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(f"{describe}: the training loss became {train_loss} in epoch {epoch + 1}"
                                        f"{_kept(path)}. Lower the learning rate or check the data's scales.")
-            model.eval()
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             if validate is not None:
+                model.eval()
                 with torch.no_grad():
                     row.update({f"val_{k}": distribution.average(v) for k, v in validate(model).items()})
             state["elapsed"] = time.perf_counter() - started
             row["wall_time"] = state["elapsed"]
             state["history"].append(row)
             score = row.get("val_rel_l2", train_loss)
-            if state["best"] is None or score < state["best"]["score"]:
-                state["best"] = {"score": score, "epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
+            if config.keep == "best" and (state["best"] is None or score < state["best"]["score"]):
+                state["best"] = {"score": score, "epoch": epoch + 1,
+                                 "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
             state["epoch"] = epoch + 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.3e}" for k, v in row.items() if k in ("train_loss", "val_rel_l2")})

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "InputFunction", "SeriesFunction", "GridFunction", "MappedFunction",
+    "InputFunction", "SeriesFunction", "GridFunction", "MappedFunction", "FunctionBatch",
     "InputFamily", "GaussianRandomField", "WhittleMaternField", "Threshold", "LogNormal", "ArrayInputs",
     "UniformParameter", "Joint",
 ]
@@ -115,20 +115,22 @@ class InputFunction(ABC):
         total = sum(g[:, None] * c.grad for g, c in zip(grads, coords))
         return Jet(value, total)
 
-    def cumulative_integral(self, x) -> np.ndarray:
-        """``int_lower^x f(s) ds`` at the points ``x`` ``(N,)`` of a 1D function (NumPy).
+    def cumulative_integral(self, x):
+        """``int_lower^x f(s) ds`` at the points ``x`` ``(N,)`` of a 1D function (NumPy, or torch,
+        differentiably: an exact antiderivative then has the function as its derivative).
 
         Composite Gauss-Legendre (64 panels of 8 nodes from ``lower`` to each point): exact to
         rounding for the smooth series; grid functions integrate their interpolant exactly.
         """
         self._check_1d()
-        x = np.asarray(x, dtype=float)
+        backend = _Backend(_is_torch(x), x)
+        x = backend.asarray(x)
         nodes, weights = np.polynomial.legendre.leggauss(8)
         edges = np.linspace(0.0, 1.0, 65)
-        unit = ((edges[:-1, None] + edges[1:, None]) / 2 + np.outer(np.diff(edges), nodes) / 2).ravel()
-        unit_weights = np.outer(np.diff(edges), weights).ravel() / 2
+        unit = backend.asarray(((edges[:-1, None] + edges[1:, None]) / 2 + np.outer(np.diff(edges), nodes) / 2).ravel())
+        unit_weights = backend.asarray(np.outer(np.diff(edges), weights).ravel() / 2)
         span = x - self.lower[0]
-        values = self(self.lower[0] + np.multiply.outer(span, unit).reshape(1, -1)).reshape(len(x), -1)
+        values = self((self.lower[0] + span[:, None] * unit[None, :]).reshape(1, -1)).reshape(len(x), -1)
         return span * (values @ unit_weights)
 
     def _check_1d(self):
@@ -277,23 +279,27 @@ class GridFunction(InputFunction):
                     grads[j] = grads[j] + node * sign * _product(factors[:j] + factors[j + 1:])
         return value, grads if gradient else None
 
-    def cumulative_integral(self, x) -> np.ndarray:
-        """``int_lower^x f(s) ds`` of the interpolant (exact): trapezoids up to the cell, then the part cell."""
+    def cumulative_integral(self, x):
+        """``int_lower^x f(s) ds`` of the interpolant (exact): trapezoids up to the cell, then the part
+        cell (NumPy, or torch, differentiably)."""
         self._check_1d()
         if self.periodic[0]:
             raise ValueError("cumulative_integral is defined for a GridFunction on an ordinary (not periodic) axis")
-        x = np.asarray(x, dtype=float)
+        backend = _Backend(_is_torch(x), x)
+        lib, x = backend.lib, backend.asarray(x)
         nodes = np.linspace(self.lower[0], self.upper[0], len(self.values))
         step = nodes[1] - nodes[0]
         if self.method == "nearest":  # each node's value on [node - h/2, node + h/2], within the box
-            low = np.clip(nodes - step / 2, nodes[0], nodes[-1])
-            high = np.clip(nodes + step / 2, nodes[0], nodes[-1])
-            return np.clip(np.minimum.outer(x, high) - low, 0.0, None) @ self.values
-        cumulative = np.concatenate([[0.0], np.cumsum((self.values[1:] + self.values[:-1]) / 2 * step)])
-        cell = np.clip(np.floor((x - nodes[0]) / step).astype(int), 0, len(nodes) - 2)
-        part = x - nodes[cell]
-        slope = (self.values[cell + 1] - self.values[cell]) / step
-        return cumulative[cell] + part * (self.values[cell] + slope * part / 2)
+            low = backend.asarray(np.clip(nodes - step / 2, nodes[0], nodes[-1]))
+            high = backend.asarray(np.clip(nodes + step / 2, nodes[0], nodes[-1]))
+            overlap = backend.clip(lib.minimum(x[:, None], high[None, :]) - low[None, :], 0.0, np.inf)
+            return overlap @ backend.asarray(self.values)
+        values = backend.asarray(self.values)
+        cumulative = backend.asarray(np.concatenate([[0.0], np.cumsum((self.values[1:] + self.values[:-1]) / 2 * step)]))
+        cell = backend.index(backend.clip(lib.floor((x - nodes[0]) / step), 0, len(nodes) - 2))
+        part = x - backend.asarray(nodes)[cell]
+        slope = (values[cell + 1] - values[cell]) / step
+        return cumulative[cell] + part * (values[cell] + slope * part / 2)
 
 
 def _product(factors):
@@ -344,6 +350,50 @@ class MappedFunction(InputFunction):
             return mapped, [g * 0 for g in grads] if gradient else None
         mapped = backend.lib.exp(value)
         return mapped, [mapped * g for g in grads] if gradient else None
+
+
+class FunctionBatch(InputFunction):
+    """The input functions of ``B`` samples at once, each on its own block of the points: called on
+    ``B * n`` points, member ``b`` answers for points ``b * n`` to ``(b + 1) * n - 1``.
+
+    A physics-informed operator evaluates a residual for a batch of input functions in one pass
+    over the stacked points; this object stands for the input parameter there.  Members that are
+    :class:`GridFunction` objects on one grid are evaluated together, as one grid function of
+    ``(member, x)`` (at whole-numbered members the interpolation is exact); others one by one.
+    """
+
+    def __init__(self, members):
+        self.members = list(members)
+        if not self.members or not all(isinstance(m, InputFunction) for m in self.members):
+            raise ValueError("a FunctionBatch needs at least one input function")
+        first = self.members[0]
+        self.lower, self.upper = first.lower, first.upper
+        self.discontinuous = any(m.discontinuous for m in self.members)
+        self._stacked = None
+        if all(isinstance(m, GridFunction) and m.lower == first.lower and m.upper == first.upper
+               and m.values.shape == first.values.shape and m.method == first.method for m in self.members):
+            values = np.stack([m.values for m in self.members] * (2 if len(self.members) == 1 else 1))
+            self._stacked = GridFunction((0.0, *first.lower), (float(len(values) - 1), *first.upper), values,
+                                         first.method)
+
+    def _evaluate(self, coords, backend, gradient):
+        count = len(self.members)
+        size = coords[0].shape[0]
+        if size % count:
+            raise ValueError(f"a batch of {count} input functions is evaluated on a multiple of {count} points "
+                             f"(one block each), got {size}")
+        block = size // count
+        if self._stacked is not None:
+            member = backend.asarray(np.repeat(np.arange(count, dtype=float), block))
+            value, grads = self._stacked._evaluate([member, *coords], backend, gradient)
+            return value, grads[1:] if gradient else None
+        parts = [m._evaluate([c[b * block: (b + 1) * block] for c in coords], backend, gradient)
+                 for b, m in enumerate(self.members)]
+        join = backend.lib.cat if backend.torch else np.concatenate
+        value = join([v for v, _ in parts])
+        if not gradient:
+            return value, None
+        return value, [join([g[j] for _, g in parts]) for j in range(self.dim)]
 
 
 # -- families ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from torch import nn
 
 __all__ = ["MLP", "SIREN", "build_model", "MODELS"]
 
-ACTIVATIONS = {"tanh": torch.tanh, "sin": torch.sin}
+ACTIVATIONS = {"tanh": torch.tanh, "sin": torch.sin, "relu": torch.relu}
 
 
 class MLP(nn.Module):
@@ -22,7 +22,7 @@ class MLP(nn.Module):
     Args:
         in_dim, out_dim: input and output sizes.
         width, depth: hidden layer width and number of hidden layers.
-        activation: ``tanh`` or ``sin``.
+        activation: ``tanh``, ``sin`` or ``relu`` (no curvature: for data fits and first-order problems).
         lower, upper: input bounds, mapped affinely to ``[-1, 1]`` (identity if not given).
         fourier_features: number of random Fourier features (0: none), ``[sin(Bx), cos(Bx)]``
             with fixed ``B ~ N(0, fourier_scale^2)`` (Tancik et al. 2020).

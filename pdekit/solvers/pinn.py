@@ -133,7 +133,7 @@ def initial_dirichlet_transform(problem: Problem) -> OutputTransform:
     start = np.broadcast_to(np.asarray(problem.value_of(initial.value, x_ends, t0), dtype=float), (2,))
     covered = np.zeros(2, dtype=bool)
     for condition in problem.conditions_of(Dirichlet):
-        here = _on(problem, condition.on, ends, x_ends)
+        here = where_on(problem, condition.on, ends, x_ends)
         for t in np.linspace(t0, problem.time.t1, 5):
             value = np.broadcast_to(np.asarray(problem.value_of(condition.value, x_ends, t), dtype=float), (2,))
             if not np.allclose(value[here], start[here]):
@@ -418,7 +418,7 @@ def boundary_targets(problem: Problem, boundary, conditions) -> tuple[np.ndarray
     target, mask = np.zeros((len(boundary.points), n)), np.zeros((len(boundary.points), n))
     x_all, t_all = problem.split_points(boundary.points)
     for condition in conditions:
-        where = _on(problem, condition.on, boundary, x_all)
+        where = where_on(problem, condition.on, boundary, x_all)
         if not where.any():
             continue
         component = problem.component_slice(condition.field)
@@ -429,7 +429,8 @@ def boundary_targets(problem: Problem, boundary, conditions) -> tuple[np.ndarray
     return target, mask
 
 
-def _on(problem, on, boundary, x):
+def where_on(problem, on, boundary, x) -> np.ndarray:
+    """Which ``boundary`` points (with side names) a condition's ``on`` selects, as a bool array."""
     if on is None:
         return np.ones(len(boundary.points), dtype=bool)
     if callable(on):
