@@ -187,7 +187,7 @@ def test_shared_and_own_collocation_points_give_the_same_physics_loss():
     batch = shared.batch(index)
     assert batch["sets"]["interior"].stride(0) == 0  # one trunk pass over the shared points
     a, b = own(operator.model, own.batch(index)), shared(operator.model, batch)
-    assert float(b) == pytest.approx(float(a), rel=1e-12)
+    assert b.item() == pytest.approx(a.item(), rel=1e-12)
     (grad_own,) = torch.autograd.grad(a, [operator.model.network.bias])
     (grad_shared,) = torch.autograd.grad(b, [operator.model.network.bias])
     np.testing.assert_allclose(grad_shared.numpy(), grad_own.numpy(), rtol=1e-10)
@@ -260,7 +260,7 @@ def test_the_physics_loss_vanishes_on_fenics_solutions_as_they_converge():
             values = solution.to_xarray(coords={"t": t, "x": x})["u"].values
             splines[id(f)] = RectBivariateSpline(t, x, values, kx=5, ky=5, s=0)  # smooth: derivatives of the data
 
-        def spline(f, points, pairs):
+        def spline(f, points, pairs, splines=splines):
             s = splines[id(f)]
             ev = lambda **k: s.ev(points[:, 1], points[:, 0], **k)  # noqa: E731 - (t, x) order
             hess = np.stack([ev(dy=2) if pair == (0, 0) else ev(dx=1, dy=1) for pair in pairs or ()], 1) \
@@ -359,7 +359,7 @@ def test_training_resumes_bit_for_bit(anti, tmp_path, monkeypatch):
         original = loop._save
         calls = {"n": 0}
 
-        def killed(*args):
+        def killed(*args, original=original, calls=calls):
             original(*args)
             calls["n"] += 1
             if calls["n"] == 2:

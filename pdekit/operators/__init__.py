@@ -6,17 +6,19 @@
     op.save("mgno.pt"); pdekit.operators.load("mgno.pt")
 """
 
-from .base import GridOperator, NeuralOperator, load
+from .base import GridOperator, GridTraining, NeuralOperator, load
 from .deeponet import DeepONet, DeepONetConfig, PIDeepONet, PIDeepONetConfig
 from .fno import FNO, FNOConfig
 from .mgno import MgNO, MgNOConfig
+from .sinenet import SineNet, SineNetConfig
 from .training import Distribution, OperatorTraining
 from .unet import UNet, UNetConfig
 
-OPERATORS = {"unet": UNet, "mgno": MgNO, "fno": FNO, "deeponet": DeepONet, "pi_deeponet": PIDeepONet}
+OPERATORS = {"unet": UNet, "mgno": MgNO, "fno": FNO, "sinenet": SineNet, "deeponet": DeepONet,
+             "pi_deeponet": PIDeepONet}
 
-__all__ = ["OPERATORS", "get_operator", "load", "NeuralOperator", "GridOperator", "OperatorTraining", "Distribution",
-           "UNet", "UNetConfig", "MgNO", "MgNOConfig", "FNO", "FNOConfig", "DeepONet", "DeepONetConfig", "PIDeepONet",
+__all__ = ["OPERATORS", "get_operator", "load", "NeuralOperator", "GridOperator", "GridTraining", "OperatorTraining",
+           "Distribution", "UNet", "UNetConfig", "SineNet", "SineNetConfig", "MgNO", "MgNOConfig", "FNO", "FNOConfig", "DeepONet", "DeepONetConfig", "PIDeepONet",
            "PIDeepONetConfig"]
 
 

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -25,6 +26,7 @@ import xarray as xr
 
 from ..atomic import atomic_write
 from ..options import with_options
+from ..problem import Initial
 from ..problem.inputs import InputFunction
 from ..results import GridSolution, versions
 from ..solvers.training import resolve_device, resolve_dtype
@@ -32,7 +34,7 @@ from .losses import LOSSES
 from .normaliser import Normalised
 from .training import Distribution, OperatorTraining, fit
 
-__all__ = ["NeuralOperator", "GridOperator", "load"]
+__all__ = ["NeuralOperator", "GridOperator", "GridTraining", "load"]
 
 
 class NeuralOperator(ABC):
@@ -65,6 +67,11 @@ class NeuralOperator(ABC):
         """The tensors of a dataset, inputs first, the target last (sample axis first): to train on
         (``training``), or to evaluate on."""
 
+    def _data(self, data):
+        """A dataset (path, xarray Dataset or OperatorData) as the :class:`~pdekit.data.OperatorData` this
+        operator learns from (``None`` stays ``None``)."""
+        return _as_data(data)
+
     def _batch(self, tensors, index: torch.Tensor) -> list[torch.Tensor]:
         """The samples ``index`` of every tensor (override for tensors shared by all samples)."""
         return [t[index.to(t.device)] for t in tensors]
@@ -93,7 +100,7 @@ class NeuralOperator(ABC):
 
     def build(self, data) -> "NeuralOperator":
         """Build the network for a dataset (its shapes and structure) without training."""
-        self.meta = self._meta(_as_data(data))
+        self.meta = self._meta(self._data(data))
         torch.manual_seed(self.config.seed)
         self.model = self._model()
         return self
@@ -117,10 +124,10 @@ class NeuralOperator(ABC):
             on_epoch: ``on_epoch(row)`` after every epoch (see :func:`.training.fit`).
         """
         started = time.perf_counter()
-        objective = self._objective(_as_data(data))
+        objective = self._objective(self._data(data))
         check = None
         if validation is not None:
-            validation = _as_data(validation)
+            validation = self._data(validation)
             _check_compatible(self.meta, validation)
             shared = np.intersect1d(objective.seeds, validation.seeds)
             if shared.size:
@@ -179,7 +186,7 @@ class NeuralOperator(ABC):
         """Errors on a dataset (``rel_l2`` mean over samples, and the others of :meth:`_metrics`), on its own
         grid (which may differ from the training grid: zero-shot transfer to another resolution)."""
         self._ready()
-        data = _as_data(data)
+        data = self._data(data)
         _check_compatible(self.meta, data)
         tensors = [t.to(self.device) for t in self._tensors(data, training=False)]
         return self._metrics(self._forward(self.model, tensors[:-1]), tensors[-1], coords=data.coords)
@@ -220,30 +227,120 @@ def _check_compatible(meta: dict, data):
             raise ValueError(f"this data's {name} are {list(found)}; the operator expects {list(meta[name])}")
 
 
+@dataclass(frozen=True)
+class GridTraining(OperatorTraining):
+    """Settings of every operator on a grid, beside the training ones.
+
+    Args:
+        history: ``0``: map the inputs to the outputs on one grid (a steady problem).  ``h >= 1``:
+            learn one time step of an evolution problem from its last ``h`` saved frames (the
+            frames as channels), trained on every window of the trajectories and evaluated by
+            autoregressive :meth:`GridOperator.rollout` too.
+        fields: the output fields to learn, comma-separated (default: all).
+    """
+
+    history: int = 0
+    fields: str = ""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.history < 0:
+            raise ValueError(f"history must be >= 0 (0: no time axis), got {self.history}")
+
+
 class GridOperator(NeuralOperator):
-    """An operator from input fields to output fields on one grid (inputs ``(N, C_in, *grid)``)."""
+    """An operator from fields on a grid to fields on the same grid (inputs ``(N, C_in, *grid)``);
+    with ``history = h``, from the last ``h`` frames of an evolution to the next one."""
+
+    Config = GridTraining
+
+    def _data(self, data):
+        from ..data.views import OperatorData
+
+        if data is None or isinstance(data, OperatorData):
+            return data
+        fields = [f for f in self.config.fields.split(",") if f] or None
+        return OperatorData(data, outputs=fields, inputs=[] if self.config.history else None)
 
     def _meta(self, data) -> dict:
-        if "t" in data.coords:
+        evolution = "t" in data.coords
+        if evolution and not self.config.history:
             raise ValueError(f"{type(self).__name__} maps fields on a grid to fields on the same grid; "
-                             f"{data.attrs.get('problem')}'s outputs have a time axis (use an autoregressive "
-                             "operator over time windows, or DeepONet)")
+                             f"{data.attrs.get('problem')}'s outputs have a time axis: give history=h to learn a "
+                             "time step from the last h frames (or use DeepONet)")
+        if self.config.history and not evolution:
+            raise ValueError(f"history={self.config.history} needs an evolution dataset (saved times); "
+                             f"{data.attrs.get('problem')}'s has none")
+        if self.config.history and self.config.history >= len(data.coords["t"]):
+            raise ValueError(f"history={self.config.history} leaves no frame to predict: the data has "
+                             f"{len(data.coords['t'])} saved times")
         generation = data.attrs["generation"]
+        out_channels = len(data.output_components)
         return {"problem": data.attrs.get("problem"), "problem_fingerprint": data.attrs.get("problem_fingerprint"),
                 "structure": generation["structure"], "rasterize": generation["rasterize"],
                 "coords": {d: np.asarray(v).tolist() for d, v in data.coords.items()},
                 "inputs": list(data.input_names), "outputs": list(data.output_names),
-                "output_components": data.output_components,
-                "in_channels": int(data.input_channels().shape[1]), "out_channels": len(data.output_components)}
+                "output_components": data.output_components, "history": self.config.history,
+                "in_channels": self.config.history * out_channels if self.config.history else int(data.input_channels().shape[1]),
+                "out_channels": out_channels}
+
+    def _frames(self, data) -> torch.Tensor:
+        """The trajectories ``(N, T, C, *grid)`` of an evolution dataset."""
+        return torch.as_tensor(np.moveaxis(data.output_channels(), 2, 1).copy(), dtype=self.dtype)
 
     def _tensors(self, data, training=True):
-        return (torch.as_tensor(data.input_channels(), dtype=self.dtype),
-                torch.as_tensor(data.output_channels(), dtype=self.dtype))
+        if not self.config.history:
+            return (torch.as_tensor(data.input_channels(), dtype=self.dtype),
+                    torch.as_tensor(data.output_channels(), dtype=self.dtype))
+        frames, h = self._frames(data), self.config.history
+        windows = frames.unfold(1, h + 1, 1).movedim(-1, 2)  # (N, S, h + 1, C, *grid), S = T - h
+        windows = windows.reshape(-1, *windows.shape[2:])
+        return windows[:, :h].flatten(1, 2).contiguous(), windows[:, h].contiguous()
 
     def _metrics(self, prediction, target, coords=None) -> dict:
         spacing, periodic = self._grid_spacing(coords)
         return {"rel_l2": float(LOSSES["l2"](prediction, target)),
                 "rel_h1": float(LOSSES["h1"](prediction, target, spacing=spacing, periodic=periodic))}
+
+    def evaluate(self, data) -> dict:
+        """Errors on a dataset.  With a history: ``rel_l2``, ``rel_h1`` of one step from true frames,
+        and ``rollout_rel_l2`` (the mean over the predicted steps) and ``rollout_rel_l2_last`` of
+        :meth:`rollout_errors`."""
+        metrics = super().evaluate(data)
+        if self.config.history:
+            errors = self.rollout_errors(data)
+            metrics.update(rollout_rel_l2=float(errors.mean()), rollout_rel_l2_last=float(errors[-1]))
+        return metrics
+
+    def rollout_errors(self, data) -> np.ndarray:
+        """Per predicted step, the mean over samples of the relative L2 error of a rollout from each
+        trajectory's first ``history`` frames to its last (the FNO protocol: 10 frames in, 40 out)."""
+        self._ready()
+        data = self._data(data)
+        _check_compatible(self.meta, data)
+        frames = self._frames(data)
+        predicted = torch.as_tensor(self.rollout(frames[:, : self.config.history], frames.shape[1] - self.config.history),
+                                    dtype=self.dtype)
+        truth = frames[:, self.config.history:]
+        error = (predicted - truth).flatten(2).norm(dim=2) / truth.flatten(2).norm(dim=2).clamp_min(1e-30)
+        return error.mean(dim=0).double().numpy()
+
+    def rollout(self, history, steps: int) -> np.ndarray:
+        """``steps`` frames ``(N, steps, C, *grid)`` predicted one after the other from ``history``
+        ``(N, h, C, *grid)``, each from the ``h`` frames before it (physical units)."""
+        self._ready()
+        if not self.config.history:
+            raise ValueError(f"this {type(self).__name__} has no history: it maps inputs to outputs, it does not step")
+        frames = torch.as_tensor(np.asarray(history), dtype=self.dtype, device=self.device)
+        h, c = self.config.history, self.meta["out_channels"]
+        if frames.ndim != 3 + self.meta["structure"]["dim"] or frames.shape[1:3] != (h, c):
+            raise ValueError(f"history must have shape (N, {h}, {c}, *grid), got {tuple(frames.shape)}")
+        predicted = []
+        for _ in range(steps):
+            following = self._forward(self.model, [frames.flatten(1, 2)])
+            predicted.append(following)
+            frames = torch.cat([frames[:, 1:], following[:, None]], dim=1)
+        return torch.stack(predicted, dim=1).double().cpu().numpy()
 
     def predict(self, inputs) -> np.ndarray:
         """Outputs ``(N, C_out, *grid)`` for input channels ``(N, C_in, *grid)`` (NumPy or torch, physical units)."""
@@ -254,20 +351,29 @@ class GridOperator(NeuralOperator):
                              f"({self.meta['structure']['dim']} grid axes), got {tuple(x.shape)}")
         return self._forward(self.model, [x]).double().cpu().numpy()
 
-    def solve(self, problem) -> GridSolution:
-        """The prediction for one member of the trained family, as a Solution on the training grid."""
+    def solve(self, problem, history=None) -> GridSolution:
+        """The prediction for one member of the trained family, as a Solution on the training grid.
+
+        With a history, the Solution covers the training times: the first ``h`` frames are
+        ``history`` (``(h, C, *grid)``; by default the initial value, when ``h = 1``), the rest
+        the rollout from them.
+        """
         self._ready()
         if problem.name != self.meta["problem"]:
             raise ValueError(f"this operator was trained on {self.meta['problem']!r}, not {problem.name!r}")
         coords = {d: np.asarray(v) for d, v in self.meta["coords"].items()}
-        shape = tuple(len(v) for v in coords.values())
-        channels = []
-        for name in self.meta["inputs"]:
-            value = problem.params[name]
-            channels.append(value.on_grid(coords)[None] if isinstance(value, InputFunction)
-                            else np.full((1, *shape), float(value)))
+        space = {d: v for d, v in coords.items() if d != "t"}
         started = time.perf_counter()
-        values = self.predict(np.concatenate(channels)[None])[0]
+        if self.config.history:
+            frames = self._initial_frames(problem, space) if history is None else np.asarray(history, dtype=float)
+            values = np.concatenate([frames, self.rollout(frames[None], len(coords["t"]) - self.config.history)[0]])
+            values = np.moveaxis(values, 1, 0)  # (C, T, *grid)
+        else:
+            shape = tuple(len(v) for v in space.values())
+            channels = [value.on_grid(space)[None] if isinstance(value, InputFunction)
+                        else np.full((1, *shape), float(value))
+                        for value in (problem.params[name] for name in self.meta["inputs"])]
+            values = self.predict(np.concatenate(channels)[None])[0]
         elapsed = time.perf_counter() - started
         dims = tuple(coords)
         params = {k: v for k, v in problem.params.items() if isinstance(v, (int, float, str))}
@@ -277,6 +383,29 @@ class GridOperator(NeuralOperator):
         dataset = xr.Dataset({name: (dims, values[i]) for i, name in enumerate(self.meta["output_components"])},
                              coords=coords, attrs=attrs)
         return GridSolution(dataset, problem)
+
+    def _initial_frames(self, problem, space: dict) -> np.ndarray:
+        """``(1, C, *grid)``: the problem's initial values of the learnt fields on the grid."""
+        if self.config.history != 1:
+            raise ValueError(f"a rollout from the initial value alone needs history=1; this operator reads "
+                             f"{self.config.history} frames: pass history=(h, C, *grid) frames (e.g. from the reference)")
+        from ..results import grid_points
+
+        points = grid_points(space)
+        t0 = problem.time.t0
+        x = points.T
+        initial = {c.field: c for c in problem.conditions_of(Initial) if c.derivative == 0}
+        channels = []
+        for name in self.meta["outputs"]:
+            condition = initial.get(name) or initial.get(None)
+            if condition is None:
+                raise ValueError(f"{problem.name!r} has no initial value for {name!r}; pass history= frames")
+            value = problem.value_of(condition.value, x, t0)
+            rows = [value] if problem.component_slice(name).stop - problem.component_slice(name).start == 1 \
+                else list(value)
+            channels += [np.broadcast_to(np.asarray(row, dtype=float), (len(points),)) for row in rows]
+        shape = tuple(len(v) for v in space.values())
+        return np.stack(channels).reshape(1, len(channels), *shape)
 
 
 def load(path) -> NeuralOperator:

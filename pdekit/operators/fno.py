@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import GridOperator
-from .training import OperatorTraining
+from .base import GridOperator, GridTraining
 
 __all__ = ["FNO", "FNOConfig", "fno_available"]
 
@@ -39,7 +38,7 @@ def _neuralop():
 
 
 @dataclass(frozen=True)
-class FNOConfig(OperatorTraining):
+class FNOConfig(GridTraining):
     """FNO settings: ``modes`` Fourier modes kept per axis, ``hidden_channels``, ``layers`` Fourier layers,
     ``projection_channel_ratio`` (the projection's hidden width over ``hidden_channels``)."""
 

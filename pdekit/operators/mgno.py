@@ -45,10 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GridOperator
+from .base import GridOperator, GridTraining
 from .layers import CHANNELS_LAST, CONV
 from .padding import pad, padding_modes
-from .training import OperatorTraining
 
 __all__ = ["MgNO", "MgNOConfig", "MgNONetwork", "VCycle", "parameter_count", "coarsest_levels"]
 
@@ -196,7 +195,7 @@ def parameter_count(channels_in: int, channels_out: int, dim: int = 2, width: in
 
 
 @dataclass(frozen=True)
-class MgNOConfig(OperatorTraining):
+class MgNOConfig(GridTraining):
     """MgNO settings.  Defaults: the paper's Darcy model, trained as in its recipe (relative H1 loss, batch 8,
     OneCycle peaking at 5e-4) for the shared default number of epochs (the paper: 500).
 

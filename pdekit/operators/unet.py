@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import GridOperator
+from .base import GridOperator, GridTraining
 from .layers import CHANNELS_LAST, CONV, POOL, ConvBlock
 from .padding import padding_modes, upsample
-from .training import OperatorTraining
 
 __all__ = ["UNet", "UNetConfig", "UNetNetwork"]
 
@@ -54,7 +53,7 @@ class UNetNetwork(nn.Module):
 
 
 @dataclass(frozen=True)
-class UNetConfig(OperatorTraining):
+class UNetConfig(GridTraining):
     """U-Net settings: ``width`` channels at full resolution, doubled over ``depth`` coarser levels."""
 
     width: int = 16

@@ -459,7 +459,10 @@ class Minimiser:
 
 
 def _fused_adam_works(params) -> bool:
-    """Fused Adam (one kernel for all parameters) where this PyTorch supports the device."""
+    """Fused Adam (one kernel for all parameters) where this PyTorch supports the device and every
+    parameter is real (spectral weights, as in an FNO, are complex and are not fused)."""
+    if any(p.is_complex() for p in params):
+        return False
     try:
         torch.optim.Adam([torch.zeros(1, device=params[0].device, dtype=params[0].dtype, requires_grad=True)],
                          fused=True)
