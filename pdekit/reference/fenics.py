@@ -14,11 +14,9 @@ receives a :class:`WeakFormContext` and returns the residual form of one time st
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time as _time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +37,7 @@ from ..problem.equation import flux_rows, source_rows
 from ..problem.fingerprint import fingerprint
 from ..problem.geometry import _AxisBox
 from ..results import Solution, save_dataset
-from . import compat
+from . import cache_dir, compat
 
 __all__ = ["ReferenceSettings", "ReferenceSolution", "WeakFormContext", "solve"]
 
@@ -409,10 +407,6 @@ class ReferenceSolution(Solution):
 
 
 # -- the solver ----------------------------------------------------------------------------------
-def _cache_dir() -> Path:
-    return Path(os.environ.get("PDEKIT_DATA", "data")) / "reference"
-
-
 def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache: bool = True,
           progress: bool | None = None, **options) -> ReferenceSolution:
     """Solve ``problem`` with FEniCSx.
@@ -430,7 +424,7 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
     settings = with_options(settings, options, "reference") if settings else ReferenceSettings.from_options(**options)
     _check_time_coefficients(problem)
     disc = _Discretisation(problem, settings)
-    path = _cache_dir() / f"{problem.name}-{fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)}.nc"
+    path = cache_dir() / f"{problem.name}-{fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)}.nc"
     if cache and path.exists():
         loaded = _load_cached(path, problem, settings, disc)
         if loaded is not None:
@@ -455,7 +449,8 @@ def _check_time_coefficients(problem: Problem) -> None:
     if 0.0 in c1:
         raise ValueError(f"{problem.name!r} has components without a time derivative (time_coefficient={c1}): a "
                          "constraint such as div u = 0 needs a mixed (Taylor-Hood) element, and a mixed-element "
-                         "FEniCS reference is not available; compare with the exact solution or give a weak_form")
+                         "FEniCS reference is not available; compare with the exact solution, give a weak_form, or, "
+                         "on a box periodic along every axis, use method='spectral'")
     raise ValueError(f"the FEniCS reference uses one time coefficient for all components; {problem.name!r} has "
                      f"{c1} (give a weak_form, or scale the equations to equal coefficients)")
 
