@@ -301,6 +301,54 @@ def test_solution_saves_loads_and_is_cached(tmp_path):
     assert float(comparison.metrics["u_0_rel_l2"]) < 1e-12 and float(comparison.metrics["p_rel_l2"]) < 1e-12
 
 
+# -- datasets and the command line ---------------------------------------------------------------
+def test_dataset_generation_solves_a_batch_per_call(tmp_path):
+    from pdekit import data
+
+    problem = short_vorticity()
+    out = data.generate(problem, 3, out=tmp_path / "ns.h5", grid=16, times=3, solver="spectral",
+                        options={"n": 16, "dt": 0.02, "batch": 2}, progress=False)
+    dataset = data.open(out)
+    try:
+        assert dataset["w"].shape == (3, 3, 16, 16, 1) and dataset["psi"].shape == (3, 3, 16, 16, 1)
+        assert dataset["w0"].shape == (3, 16, 16, 1)
+        assert data.read_attributes(out)["solver_options"]["batch"] == 2
+        samples = [problem.sample_input(int(seed)) for seed in dataset["seed"].values]
+        expected = spectral.solve_batch(samples, n=16, dt=0.02, saves=2)
+        for i, solution in enumerate(expected):
+            grid = solution.on_grid(2)  # t = 0.2 on the solver's grid, which is the dataset's
+            np.testing.assert_allclose(dataset["w"][i, 2, ..., 0].values, grid[0], atol=1e-6)
+            # at t = 0 the input, less its Nyquist modes (they have no derivative on the grid: the solver drops them)
+            w0 = np.fft.fft2(dataset["w0"][i, ..., 0].values)
+            w0[8, :] = w0[:, 8] = 0
+            np.testing.assert_allclose(dataset["w"][i, 0, ..., 0].values, np.fft.ifft2(w0).real, atol=1e-6)
+    finally:
+        dataset.close()
+
+
+def test_reference_command_solves_taylor_green_spectrally(tmp_path, capsys):
+    from pdekit.cli import main
+
+    out = tmp_path / "tg.nc"
+    assert main(["reference", "taylor_green", "--option", "n=16", "--option", "dt=0.05", "--option", "saves=4",
+                 "--quiet", "--resolution", "9", "--times", "5", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "solved with spectral" in printed and "against the exact solution" in printed
+    assert pdekit.load(out).dataset.attrs["solver"] == "spectral"
+    assert main(["solve", "convection1d", "--solver", "spectral", "--option", "n=16", "--quiet",
+                 "--out", str(tmp_path / "c.nc")]) == 0
+    assert main(["reference", "heat2d", "--option", "method=spectral", "--out", str(tmp_path / "h.nc")]) == 2
+    assert "not periodic along axis 0, 1" in capsys.readouterr().err
+
+
+@pytest.mark.fenics
+def test_reference_command_says_why_fenics_cannot_take_taylor_green(tmp_path, capsys):
+    from pdekit.cli import main
+
+    assert main(["reference", "taylor_green", "--option", "method=fenics", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "use method='spectral'" in capsys.readouterr().err
+
+
 # -- against the FEniCS reference --------------------------------------------------------------
 @pytest.mark.fenics
 def test_periodic_burgers_agrees_with_fenics_which_converges_to_it():
