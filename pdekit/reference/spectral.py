@@ -403,10 +403,10 @@ class _System:
             full[e] = state[:, i]
         forcing = self._poisson_forcing(t) if self.forced_poisson else {}
         for c in self.poisson:
-            total = forcing[c] * self.poisson_inverse[c] if c in forcing else 0
+            total = forcing[c] * self.poisson_inverse[c] if c in forcing else None
             for m, term in self.poisson_terms[c]:
-                total = total + term * full[m]
-            full[c] = total
+                total = term * full[m] if total is None else total + term * full[m]
+            full[c] = torch.zeros_like(state[:, 0]) if total is None else total
         return full
 
     def _evaluate(self, values, grads, t: float):
@@ -470,8 +470,8 @@ class _System:
             c, weights, h = self.multiplier
             full[c] = sum(w * r for w, r in zip(weights, rows))
             rows = [r - x * full[c] for r, x in zip(rows, h)]
-        rates = torch.stack([r / self.c1[e] for r, e in zip(rows, self.evolving)], dim=1)
-        return rates, full
+        rows = [r if self.c1[e] == 1 else r / self.c1[e] for r, e in zip(rows, self.evolving)]
+        return (rows[0].unsqueeze(1) if len(rows) == 1 else torch.stack(rows, dim=1)), full
 
     def project(self, state: torch.Tensor) -> torch.Tensor:
         """``state`` with the multiplier's constraint imposed (the same oblique projection as the rates')."""
@@ -531,7 +531,8 @@ class _ETDRK4:
             f3.append(dt * ((-4 - 3 * r - r**2 + e * (4 - r)) / r**3).mean(-1))
         move = system._on_device
         self.e, self.e2 = move(torch.exp(z)), move(torch.exp(z / 2))
-        self.q, self.f1, self.f2, self.f3 = (move(torch.stack(c)) for c in (q, f1, f2, f3))
+        self.q, self.f1, self.f3 = (move(torch.stack(c)) for c in (q, f1, f3))
+        self.two_f2 = move(2 * torch.stack(f2))
 
     def step(self, u: torch.Tensor, t: float) -> torch.Tensor:
         rates, h = self.system.rates, self.dt
@@ -542,7 +543,7 @@ class _ETDRK4:
         nb = rates(b, t + h / 2)[0]
         c = self.e2 * a + self.q * (2 * nb - nu)
         nc = rates(c, t + h)[0]
-        return self.e * u + self.f1 * nu + 2 * self.f2 * (na + nb) + self.f3 * nc
+        return self.e * u + self.f1 * nu + self.two_f2 * (na + nb) + self.f3 * nc
 
 
 class _CNAB2:
