@@ -69,13 +69,14 @@ def test_taylor_green_velocity_and_pressure_are_exact():
     problem = get_case("taylor_green")
     solution = spectral.solve(problem, n=16, dt=0.05, saves=5, cache=False)
     assert solution.config["structure"]["multiplier"] == ["p"]
+    scattered = np.random.default_rng(1).uniform(0, TWO_PI, (300, 2))
     for t in solution.times:
-        points = grid_points(problem, 21, t)
-        values, truth = solution(points), problem.exact_solution(points)
-        # the advection of the vortex is a gradient, which the projection hands to the pressure;
-        # the viscous decay is integrated exactly: only rounding is left
-        assert np.abs(values[:, :2] - truth[:, :2]).max() < 1e-12
-        assert np.abs(values[:, 2] - truth[:, 2]).max() < 1e-12
+        for points in (grid_points(problem, 21, t), np.column_stack([scattered, np.full(300, t)])):
+            values, truth = solution(points), problem.exact_solution(points)
+            # the advection of the vortex is a gradient, which the projection hands to the pressure;
+            # the viscous decay is integrated exactly: only rounding is left
+            assert np.abs(values[:, :2] - truth[:, :2]).max() < 1e-12
+            assert np.abs(values[:, 2] - truth[:, 2]).max() < 1e-12
 
 
 def test_taylor_green_in_float32():
@@ -203,6 +204,27 @@ def test_a_batch_keeps_its_finite_samples_when_one_blows_up():
         spectral.solve_batch(samples, n=16, dt=0.5, saves=1)
 
 
+def test_a_random_forcing_differs_per_sample_and_is_integrated_exactly():
+    """``u_t = D u_xx + f(x)`` from 0, ``f`` from a family: per mode ``f_k (1 - exp(-D k^2 t)) / (D k^2)``,
+    which ETDRK4 integrates exactly (its rest, ``f``, is constant)."""
+    family = WhittleMaternField("f", alpha=2.0, tau=3.0, boundary="periodic", modes=4)
+    geometry = Interval(0.0, 1.0)
+    problem = Problem(name="forced_heat", geometry=geometry, time=TimeInterval(0.0, 0.5),
+                      params={"D": 0.1, "f": family.draw(geometry, 0)["f"]}, input_family=family,
+                      equation=Equation(flux=lambda u, du, x, t, p: [-p.D * du[0]], source=lambda u, du, x, t, p: p.f(x)),
+                      conditions=[Periodic(0), Initial(0.0)])
+    samples = problem.sample_inputs(3, seed=7)
+    solutions = spectral.solve_batch(samples, n=16, dt=0.25, saves=2)
+    assert solutions[0].config["structure"]["pointwise"] == []  # f is the whole rest of the row
+    k = 2 * np.pi * np.fft.rfftfreq(16, 1 / 16)
+    growth = np.where(k > 0, (1 - np.exp(-0.1 * k**2 * 0.5)) / (0.1 * np.where(k > 0, k, 1) ** 2), 0.5)
+    for sample, solution in zip(samples, solutions):
+        forcing = np.fft.rfft(sample.params["f"](np.arange(16)[None] / 16))
+        forcing[-1] = 0  # the Nyquist mode
+        np.testing.assert_allclose(solution.on_grid(2)[0], np.fft.irfft(forcing * growth, 16), atol=1e-13)
+    assert np.abs(solutions[0].on_grid(2) - solutions[1].on_grid(2)).max() > 1e-3
+
+
 def test_samples_of_different_problems_are_refused():
     with pytest.raises(ValueError, match="only parameters may vary"):
         spectral.solve_batch([periodic_burgers(), get_case("convection1d")], n=16)
@@ -234,6 +256,10 @@ def constrained(constraint_flux, momentum_flux=navier_stokes_flux):
     (constrained(lambda u, du, x, t, p: [u[0] * u[0], u[1]]),
      "constraint row of 'p' is not linear with constant coefficients in u_0"),
     (constrained(lambda u, du, x, t, p: [u[0] + pm.sin(x[0]), u[1]]), "constraint row of 'p' is inhomogeneous"),
+    (dataclasses.replace(get_case("ns2d_vorticity"), equation=Equation(
+        flux=get_case("ns2d_vorticity").equation.flux, time_coefficient=(1.0, 0.0),
+        source=lambda u, du, x, t, p: [0.0, u[0] + 4 * pm.pi**2 * u[1]])),  # -lap psi - 4 pi^2 psi = w
+     "the Poisson row of 'psi' is singular at a nonzero wave number"),
     (constrained(lambda u, du, x, t, p: [u[0], u[1]],
                  lambda u, du, x, t, p: [[u[0] * u[0] + u[2] ** 2, u[0] * u[1]], [u[1] * u[0], u[1] * u[1] + u[2]]]),
      "the multiplier 'p' enters an evolution row nonlinearly"),

@@ -198,8 +198,10 @@ class _OnGrid:
         shape = torch.Size(np.broadcast_shapes(*(tuple(c.shape) for c in coords)))
         flat = [c.expand(shape).reshape(-1) for c in coords]
         values = torch.stack([f(flat).reshape(shape) for f in self.functions])
-        value = values.squeeze(1) if self.batched and len(shape) and shape[0] == 1 else values if self.batched \
-            else values[0]
+        if not self.batched:
+            value = values[0]
+        else:  # the grid's leading axis of 1 becomes the sample axis
+            value = values.squeeze(1) if len(shape) and shape[0] == 1 else values
         self._cache = (self._cache + [(tuple(coords), value)])[-4:]
         return value
 
@@ -252,8 +254,8 @@ class _System:
 
     def __init__(self, problems: list, settings: SpectralSettings, device):
         problem = problems[0]
-        self.problem, self.settings, self.device = problem, settings, device
-        self.n, self.d, self.batch = problem.n_components, problem.dim, len(problems)
+        self.problem, self.device = problem, device
+        self.n, self.d = problem.n_components, problem.dim
         self.real, self.complex = DTYPES[settings.dtype]
         self.grid = _Grid(problem.geometry, settings.n, settings.dealias, self.real, device)
         self.params = _batched_parameters(problems, self.real, device, self.d)
@@ -264,7 +266,10 @@ class _System:
         self._classify(part)
         spectral = ~self.pointwise
         everything = np.ones_like(spectral)
-        sigma = lambda row, column, variables: symbol(flux, source, row, column, variables, self.grid.kappa64, self.n)  # noqa: E731
+
+        def sigma(row, column, variables):
+            return symbol(flux, source, row, column, variables, self.grid.kappa64, self.n)
+
         self.linear64 = torch.stack([-sigma(e, e, spectral) / self.c1[e] for e in self.evolving], dim=1)
         self.linear = self._on_device(self.linear64)
         self.couplings = []  # per evolving row: (component, symbol) of the other fields treated spectrally
@@ -357,7 +362,7 @@ class _System:
     def _check_poisson(self, c: int, own: torch.Tensor):
         zero = own.abs() == 0
         zero[(slice(None),) + (0,) * self.d] = False  # kappa = 0: the gauge
-        if zero.flatten(1)[:, 1:].any() and bool((zero & self.grid.resolved.cpu()).any()):
+        if bool((zero & self.grid.resolved.cpu()).any()):
             self._refuse(f"the Poisson row of {self.problem.components[c]!r} is singular at a nonzero wave number")
 
     def _set_multiplier(self, c: int, g: list, h: list):
