@@ -98,7 +98,7 @@ def _spectral(problem: Problem, options: dict, coords: dict) -> SampleSolver:
     if problem.is_evolution:
         settings["saves"] = len(coords["t"]) - 1
     parsed = SpectralSettings.from_options(**settings)  # bad options fail before any work
-    return SampleSolver("spectral", settings, batch_size=parsed.batch,
+    return SampleSolver("spectral", settings, batch_size=parsed.batch_size(),
                         solve_batch=lambda problems: solve_batch(problems, parsed, progress=False, errors="return"))
 
 
