@@ -270,6 +270,33 @@ def test_refusals_say_why_and_what_is_recognised(problem, words):
     assert words in str(info.value)
 
 
+def test_a_forced_poisson_row_coupled_back_into_the_evolution():
+    """``u_t = D u_xx - a q``, ``-q_xx = u + cos 2x``, ``u0 = sin x``: the sin x mode decays at ``D + a``,
+    the cos 2x mode follows ``A' = -(4 D + a / 4) A - a / 4``, and ``q = u_1 sin x + (A + 1) / 4 cos 2x``."""
+    D, a = 0.5, 0.3
+
+    def flux(u, du, x, t, p):
+        return [[-p.D * du[0][0]], [-du[1][0]]]
+
+    def source(u, du, x, t, p):
+        return [-p.a * u[1], u[0] + pm.cos(2 * x[0])]
+
+    problem = Problem(name="coupled_poisson", geometry=Interval(0.0, TWO_PI), time=TimeInterval(0.0, 1.0),
+                      fields=["u", "q"], params={"D": D, "a": a},
+                      equation=Equation(flux=flux, source=source, time_coefficient=(1.0, 0.0)),
+                      conditions=[Periodic(0), Initial(lambda x, t, p: pm.sin(x[0]), field="u")])
+    solution = spectral.solve(problem, n=16, dt=0.01, saves=1, cache=False)
+    assert solution.config["structure"]["poisson"] == ["q"]
+    x = np.linspace(0, TWO_PI, 50)
+    rate = 4 * D + a / 4
+    amplitude = -(a / 4) / rate * (1 - np.exp(-rate))
+    u = np.exp(-(D + a)) * np.sin(x) + amplitude * np.cos(2 * x)
+    q = np.exp(-(D + a)) * np.sin(x) + (amplitude + 1) / 4 * np.cos(2 * x)
+    values = solution(np.column_stack([x, np.ones_like(x)]))
+    np.testing.assert_allclose(values[:, 0], u, atol=1e-10)
+    np.testing.assert_allclose(values[:, 1], q, atol=1e-10)
+
+
 def test_unequal_viscosities_under_one_constraint_are_refused():
     def momentum(u, du, x, t, p):
         rows = navier_stokes_flux(u, du, x, t, p)
