@@ -10,14 +10,12 @@ import pytest
 import torch
 
 import pdekit
-from pdekit import (Equation, Field, Initial, Interval, Periodic, Problem, Rectangle, TimeInterval,
-                    WhittleMaternField, get_case)
+from pdekit import Equation, Initial, Interval, Periodic, Problem, Rectangle, TimeInterval, WhittleMaternField, get_case
 from pdekit import math as pm
-from pdekit.reference import choose_method
-from pdekit.reference import spectral
-from pdekit.reference.spectral import SpectralSettings
 from pdekit.pde_cases.ns2d_vorticity import forcing
 from pdekit.pde_cases.taylor_green import flux as navier_stokes_flux
+from pdekit.reference import choose_method, spectral
+from pdekit.reference.spectral import SpectralSettings
 
 TWO_PI = 2 * np.pi
 
