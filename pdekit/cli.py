@@ -3,10 +3,10 @@
     pdekit cases
     pdekit reference CASE [--param NAME=VALUE ...] [--option KEY=VALUE ...] [--config F.toml] --out F.nc
     pdekit solve CASE --solver NAME [same flags] --out F.nc
+    pdekit compare RESULT.nc REFERENCE.nc [--figure F.png] [--json M.json]
 
 ``pdekit reference`` takes ``--option method=fenics|spectral``; by default FEniCS, or the spectral
 solver where the problem is periodic along every axis and has a constraint row (taylor_green).
-    pdekit compare RESULT.nc REFERENCE.nc [--figure F.png] [--json M.json]
 
 A TOML config holds ``[params]`` and ``[options]`` tables (and optionally ``case``); flags on
 the command line override it.  Results name their data variables after the fields.

@@ -94,9 +94,7 @@ def _spectral(problem: Problem, options: dict, coords: dict) -> SampleSolver:
     from ..reference.spectral import SpectralSettings, check_periodic, solve_batch
 
     check_periodic(problem)
-    settings = {**recipe(problem, "spectral"), **options}
-    if problem.is_evolution:
-        settings["saves"] = len(coords["t"]) - 1
+    settings = {**recipe(problem, "spectral"), **options, "saves": len(coords["t"]) - 1}  # evolution: checked
     parsed = SpectralSettings.from_options(**settings)  # bad options fail before any work
     return SampleSolver("spectral", settings, batch_size=parsed.batch_size(),
                         solve_batch=lambda problems: solve_batch(problems, parsed, progress=False, errors="return"))

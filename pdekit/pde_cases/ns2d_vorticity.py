@@ -8,9 +8,9 @@ FAMILY = WhittleMaternField("w0", alpha=2.5, tau=7.0, boundary="periodic")
 
 RECIPES = {
     # FNO stores 64^2 every time unit up to t = 50.  Solved on that grid: against n = 128, dt = 0.0125
-    # the relative L2 error of w is at most 4e-4 from t = 1 on (3e-3 at t = 0, the dropped Nyquist
-    # modes of w0); dt = 0.05 adds under 1e-7 (dt = 0.2 is unstable, 0.1 was not), float32 under 1e-4
-    # and is several times faster on a CPU.  benchmarks/spectral.py measures error and cost.
+    # (float64) the relative L2 error of w is at most 5e-4 from t = 1 on (3e-3 at t = 0: the dropped
+    # Nyquist modes of w0); dt = 0.05 adds under 1e-7 (dt = 0.2 is unstable, 0.1 was not), float32
+    # under 2e-5.  benchmarks/spectral.py measures error and cost.
     "data": {"resolution": 64, "times": 51},
     "spectral": {"n": 64, "dt": 0.05, "scheme": "etdrk4", "dtype": "float32"},
 }
