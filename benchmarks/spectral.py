@@ -45,8 +45,9 @@ RESULTS = Path(__file__).parent / "results"
 PARTS = ("cost", "accuracy", "generate", "fenics")
 BATCHES = (1, 10, 100)
 TARGETS = (1e-2, 1e-3, 1e-4, 1e-5)
-FENICS_LADDER = ((16, 1e-2), (32, 5e-3), (64, 2.5e-3), (128, 1.25e-3), (256, 6.25e-4))  # P2 cells, dt
-SPECTRAL_LADDER = ((16, 1e-2), (24, 1e-2), (32, 1e-2), (48, 5e-3), (64, 5e-3))  # n, dt
+FENICS_LADDER = ((16, 1e-2), (32, 5e-3), (64, 2.5e-3), (128, 1.25e-3), (256, 6.25e-4), (512, 3.125e-4))  # P2 cells, dt
+SPECTRAL_LADDER = ((16, 1e-2), (24, 1e-2), (32, 1e-2), (48, 5e-3), (64, 5e-3), (96, 2.5e-3), (128, 2.5e-3),
+                   (192, 1.25e-3), (256, 1.25e-3))  # n, dt
 
 
 def machine(device: str) -> dict:
