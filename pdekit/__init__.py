@@ -6,7 +6,7 @@ The public API a script or notebook needs::
     from pdekit import math as pm
 
     problem = pdekit.get_case("burgers1d")            # or build a pdekit.Problem yourself
-    reference = pdekit.reference.solve(problem)        # needs DOLFINx
+    reference = pdekit.reference.solve(problem)        # FEniCS (DOLFINx), or spectral (torch) on periodic boxes
     print(pdekit.compare(solution, reference).summary())
 
 ``pdekit.reference`` (DOLFINx) and ``pdekit.solvers`` (torch) are imported on first use, so

@@ -18,6 +18,9 @@ too (``--param`` values go to the factory's keyword arguments).  A preemption si
 SIGTERM, SIGUSR1) stops a long command at a safe point with its checkpoint written and exit
 status 75; the same command resumes it.
 
+``pdekit reference`` takes ``--option method=fenics|spectral``; by default FEniCS, or the spectral
+solver where the problem is periodic along every axis and has a constraint row (taylor_green).
+
 A TOML config holds ``[params]`` and ``[options]`` tables (and optionally ``case``); flags on
 the command line override it.  Results name their data variables after the fields.
 """
@@ -34,10 +37,15 @@ from .pde_cases import CASES, list_cases, load_problem
 __all__ = ["main", "SOLVERS"]
 
 
-def _reference(problem, options, args):
-    from .reference import solve
+def _reference(method):
+    def run(problem, options, args):
+        from .reference import solve
 
-    return solve(problem, progress=not args.quiet, **options)
+        options = dict(options)
+        chosen = options.pop("method", "auto") if method == "auto" else method
+        return solve(problem, method=chosen, progress=not args.quiet, **options)
+
+    return run
 
 
 def _neural(name):
@@ -51,10 +59,10 @@ def _neural(name):
 
 
 def _solvers():
-    """The reference and every neural solver of :data:`pdekit.solvers.SOLVERS` (one registry)."""
+    """The references and every neural solver of :data:`pdekit.solvers.SOLVERS` (one registry)."""
     from .solvers import SOLVERS as NEURAL
 
-    return {"fenics": _reference, **{name: _neural(name) for name in NEURAL}}
+    return {"fenics": _reference("fenics"), **{name: _neural(name) for name in NEURAL}, "spectral": _reference("spectral")}
 
 
 SOLVERS = _solvers()
@@ -94,7 +102,8 @@ def _load_config(path):
     return config
 
 
-def _run_solver(args, solver_name):
+def _run_solver(args, solver_name=None):
+    """Solve a case with ``solver_name`` (``None``: the reference, its method chosen by option or problem)."""
     config = _load_config(args.config)
     case = args.case or config.get("case")
     if case is None:
@@ -102,14 +111,15 @@ def _run_solver(args, solver_name):
     params = {**config.get("params", {}), **_pairs(args.param, "--param")}
     options = {**config.get("options", {}), **_pairs(args.option, "--option")}
     output = config.get("output", {})
-    if solver_name not in SOLVERS:
+    if solver_name is not None and solver_name not in SOLVERS:
         raise ValueError(f"unknown solver {solver_name!r}; valid solvers: {', '.join(SOLVERS)}")
     problem = load_problem(case, **{k: _number(k, v) for k, v in params.items()})
-    solution = SOLVERS[solver_name](problem, options, args)
+    run = _reference("auto") if solver_name is None else SOLVERS[solver_name]
+    solution = run(problem, options, args)
     resolution = args.resolution or output.get("resolution")
     times = args.times or output.get("times")
     path = solution.save(args.out, resolution=resolution, times=times)
-    print(f"{case}: solved with {solver_name} in {solution.wall_time:.2f} s -> {path}")
+    print(f"{case}: solved with {solution.solver} in {solution.wall_time:.2f} s -> {path}")
     if problem.exact is not None:
         from .compare import compare
         from .results import FunctionSolution
@@ -292,7 +302,8 @@ def _parser():
         sub.add_argument("--times", type=int, help="number of times in the result")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    solver_flags(commands.add_parser("reference", help="solve a case with the FEniCS reference"))
+    solver_flags(commands.add_parser("reference", help="solve a case with a classical reference (FEniCS or spectral; "
+                                                       "--option method=...)"))
     solve = commands.add_parser("solve", help="solve a case with a chosen solver")
     solver_flags(solve)
     solve.add_argument("--solver", required=True, help=f"one of: {', '.join(SOLVERS)}")
@@ -390,7 +401,7 @@ def _dispatch(args) -> int:
             print(f"{name:<16} {description}")
         return 0
     if args.command == "reference":
-        return _run_solver(args, "fenics")
+        return _run_solver(args)
     if args.command == "solve":
         return _run_solver(args, args.solver)
     commands = {"data": _data, "train": _train, "predict": _predict, "run": _run, "sweep": _sweep,

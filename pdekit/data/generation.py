@@ -93,8 +93,18 @@ def _exact(problem: Problem, options: dict, coords: dict) -> SampleSolver:
     return SampleSolver("exact", {}, solve=lambda p: FunctionSolution(p, p.exact_solution, "exact"))
 
 
+def _spectral(problem: Problem, options: dict, coords: dict) -> SampleSolver:
+    from ..reference.spectral import SpectralSettings, check_periodic, solve_batch
+
+    check_periodic(problem)
+    settings = {**recipe(problem, "spectral"), **options, "saves": len(coords["t"]) - 1}  # evolution: checked
+    parsed = SpectralSettings.from_options(**settings)  # bad options fail before any work
+    return SampleSolver("spectral", settings, batch_size=parsed.batch_size(),
+                        solve_batch=lambda problems: solve_batch(problems, parsed, progress=False, errors="return"))
+
+
 #: named solvers: ``factory(problem, options, coords) -> SampleSolver``
-SOLVERS = {"fenics": _fenics, "exact": _exact}
+SOLVERS = {"fenics": _fenics, "exact": _exact, "spectral": _spectral}
 
 
 def _solver(problem, solver, options, coords) -> SampleSolver:
@@ -135,7 +145,8 @@ def generate(problem: Problem, n: int, *, out, grid: int | dict | None = None, t
             (``{"t": ..., "x": ..., "y": ...}``); default: the case's recipe, else 100/64/32 in 1/2/3 D.
         times: number of saved times of an evolution problem (default: the recipe's, else 101).
         solver: ``"auto"`` (``"exact"`` when the problem has an exact solution, else ``"fenics"``),
-            ``"fenics"``, ``"exact"``, or a callable ``problem -> Solution``.
+            ``"fenics"``, ``"exact"``, ``"spectral"`` (periodic boxes, a batch of samples per call), or a
+            callable ``problem -> Solution``.
         options: the solver's settings (for ``fenics``: :class:`~pdekit.reference.ReferenceSettings`
             fields); the case's recipe fills what is not given.
         split: ``train``, ``validation`` or ``test``: the seed range (disjoint between splits).

@@ -21,6 +21,7 @@ from .diffusion_reaction1d import diffusion_reaction1d
 from .heat2d import heat2d
 from .helmholtz2d import helmholtz2d
 from .klein_gordon import klein_gordon
+from .ns2d_vorticity import ns2d_vorticity
 from .poisson2d import poisson2d
 from .poisson_lshape import poisson_lshape
 from .taylor_green import taylor_green
@@ -30,7 +31,8 @@ __all__ = ["CASES", "get_case", "list_cases", "recipe", "load_problem"]
 CASES = {
     f.__name__: f
     for f in (poisson2d, poisson_lshape, heat2d, burgers1d, allen_cahn1d, convection1d, helmholtz2d, klein_gordon,
-              advection1d, taylor_green, darcy2d, darcy_periodic2d, diffusion_reaction1d, antiderivative)
+              advection1d, taylor_green, darcy2d, darcy_periodic2d, diffusion_reaction1d, antiderivative,
+              ns2d_vorticity)
 }
 
 

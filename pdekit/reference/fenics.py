@@ -14,7 +14,6 @@ receives a :class:`WeakFormContext` and returns the residual form of one time st
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time as _time
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from ..problem.geometry import _AxisBox
 from ..problem.inputs import InputFunction
 from ..problem.problem import Parameters
 from ..results import AXES, DEFAULT_RESOLUTION, Solution, default_grid, save_dataset
-from . import compat
+from . import cache_dir, compat
 from .compat import fem, ufl
 from .compat import mesh as dmesh
 
@@ -471,10 +470,6 @@ def _unique_rows(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- the solver ----------------------------------------------------------------------------------
-def _cache_dir() -> Path:
-    return Path(os.environ.get("PDEKIT_DATA", "data")) / "reference"
-
-
 def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache: bool = True,
           progress: bool | None = None, checkpoint: str | Path | None = None, resume: bool = False,
           **options) -> ReferenceSolution:
@@ -496,7 +491,7 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
     _check_time_coefficients(problem)
     disc = _Discretisation(problem, settings)
     key = fingerprint(problem, dataclasses.asdict(settings), CACHE_VERSION)
-    path = _cache_dir() / f"{problem.name}-{key}.nc"
+    path = cache_dir() / f"{problem.name}-{key}.nc"
     if cache and path.exists():
         loaded = _load_cached(path, problem, settings, disc)
         if loaded is not None:
@@ -521,7 +516,8 @@ def _check_time_coefficients(problem: Problem) -> None:
     if 0.0 in c1:
         raise ValueError(f"{problem.name!r} has components without a time derivative (time_coefficient={c1}): a "
                          "constraint such as div u = 0 needs a mixed (Taylor-Hood) element, and a mixed-element "
-                         "FEniCS reference is not available; compare with the exact solution or give a weak_form")
+                         "FEniCS reference is not available; compare with the exact solution, give a weak_form, or, "
+                         "on a box periodic along every axis, use method='spectral'")
     raise ValueError(f"the FEniCS reference uses one time coefficient for all components; {problem.name!r} has "
                      f"{c1} (give a weak_form, or scale the equations to equal coefficients)")
 
