@@ -29,12 +29,12 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from operator_runs import TakeTurns, inference_ms, zero_padded
 
 from pdekit import data, get_case
 from pdekit.atomic import write_json
@@ -91,55 +91,6 @@ def generate(name: str, quick: bool):
     return data.open(path).load()
 
 
-class TakeTurns:
-    """Trains operators in threads of one process, one epoch per turn, one at a time; the next turn
-    goes to the one with the least training time so far (the loop leaves the waiting out of it)."""
-
-    def __init__(self):
-        self.condition = threading.Condition()
-        self.turn, self.used, self.done, self.errors, self.load = None, {}, set(), {}, []
-
-    def _hand_back(self, name: str, row: dict):
-        with self.condition:
-            self.used[name] = row["wall_time"]
-            self.load.append(os.getloadavg()[0])
-            self.turn = None
-            self.condition.notify_all()
-            self.condition.wait_for(lambda: self.turn == name)
-
-    def run(self, jobs: dict):
-        """``jobs``: name -> ``job(on_epoch)`` that trains (calling ``on_epoch(row)`` after each epoch)."""
-        def work(name, job):
-            with self.condition:
-                self.condition.wait_for(lambda: self.turn == name)
-            try:
-                job(lambda row: self._hand_back(name, row))
-            except BaseException as error:  # noqa: BLE001 - raised again in the main thread
-                self.errors[name] = error
-            with self.condition:
-                self.done.add(name)
-                self.turn = None
-                self.condition.notify_all()
-
-        self.used, self.done, self.errors = {name: 0.0 for name in jobs}, set(), {}
-        threads = [threading.Thread(target=work, args=item, daemon=True) for item in jobs.items()]
-        for thread in threads:
-            thread.start()
-        while True:
-            with self.condition:
-                waiting = [name for name in jobs if name not in self.done]
-                if not waiting:
-                    break
-                self.turn = min(waiting, key=self.used.get)
-                self.condition.notify_all()
-                self.condition.wait_for(lambda: self.turn is None)
-        for thread in threads:
-            thread.join()
-        if self.errors:
-            name, error = next(iter(self.errors.items()))
-            raise RuntimeError(f"training {name} failed") from error
-
-
 def seconds_per_epoch(operators: dict, train, validation, turns: TakeTurns) -> dict:
     """Time per epoch of each operator, from the second of two short epochs on a few batches (the first
     warms up), interleaved like the run."""
@@ -151,19 +102,6 @@ def seconds_per_epoch(operators: dict, train, validation, turns: TakeTurns) -> d
     # validation is a forward pass only: about a third of a training step's cost per sample
     return {name: (p.history[1]["wall_time"] - p.history[0]["wall_time"]) / len(few["sample"]) * (n_train + n_valid / 3)
             for name, p in probes.items()}
-
-
-def inference_ms(operator, inputs: np.ndarray, repeats: int = 3) -> float:
-    """Milliseconds per sample of the network on a batch of 100 (the best of ``repeats``, after a warm-up)."""
-    x = torch.as_tensor(inputs[:100], dtype=operator.dtype)
-    times = []
-    with torch.no_grad():
-        operator.model(x[:2])
-        for _ in range(repeats):
-            start = time.perf_counter()
-            operator.model(x)
-            times.append(time.perf_counter() - start)
-    return 1000 * min(times) / len(x)
 
 
 def fenics_ms(quick: bool) -> dict:
@@ -198,19 +136,6 @@ def report(operator, train, test, test128=None) -> dict:
         zero_shot = operator.evaluate(test128)
         row.update(rel_l2_128=zero_shot["rel_l2"], rel_h1_128=zero_shot["rel_h1"])
     return row
-
-
-def zero_padded_mgno():
-    """The same MgNO padded with zeros on every side whatever the Problem says (the ablation)."""
-
-    class ZeroPaddedMgNO(MgNO):
-        name = "mgno_zero_padding"
-
-        def _network(self, meta):
-            sides = {side: "dirichlet" for side in meta["structure"]["sides"]}
-            return super()._network({**meta, "structure": {**meta["structure"], "sides": sides}})
-
-    return ZeroPaddedMgNO
 
 
 def train_all(operators: dict, train, validation, turns: TakeTurns):
@@ -251,7 +176,7 @@ def periodic(args, turns: TakeTurns) -> dict:
     train, validation = generate("periodic_train", args.quick), generate("periodic_valid", args.quick)
     test = generate("periodic_test", args.quick)
     options = dict(PERIODIC, epochs=args.periodic_epochs, progress=False, device=args.device, seed=args.seed)
-    operators = {"circular": MgNO(**options), "zeros": zero_padded_mgno()(**options)}
+    operators = {"circular": MgNO(**options), "zeros": zero_padded(MgNO)(**options)}
     train_all(operators, train, validation, turns)
     rows = {name: report(op, train, test) for name, op in operators.items()}
     sizes = {"train": train.sizes, "validation": validation.sizes, "test": test.sizes}

@@ -27,14 +27,16 @@ from pdekit.atomic import write_json
 from pdekit.operators import UNet
 
 OUT = Path(__file__).parent / "results" / "unet_darcy.json"
-DATA = Path(os.environ.get("PDEKIT_DATA", "data"))
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def datasets(workers: int) -> dict[str, Path]:
+    """The darcy2d splits at 64^2 (the same files as benchmarks/mgno.py: made once, reused)."""
     problem = get_case("darcy2d")
-    sizes = {"train": 1000, "validation": 100, "test": 100}
-    return {split: data.generate(problem, n, out=DATA / f"darcy2d_{split}.h5", split=split, workers=workers)
-            for split, n in sizes.items()}
+    files = {"train": ("darcy_train", 1000), "validation": ("darcy_valid", 100), "test": ("darcy_test", 100)}
+    return {split: data.generate(problem, n, out=DATA / f"{name}.h5", split=split, grid=64, workers=workers,
+                                 progress=False)
+            for split, (name, n) in files.items()}
 
 
 def inference_ms(operator, path: Path, repeats: int = 5) -> float:
