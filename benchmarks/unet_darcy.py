@@ -1,6 +1,6 @@
 """The U-Net baseline on darcy2d (64 x 64): the first row of the operator table.
 
-    python benchmarks/unet_darcy.py [--budget 900] [--width 16] [--depth 3]
+    python benchmarks/unet_darcy.py [--budget 900] [--width 16] [--depth 3] [--threads 1]
         # table + benchmarks/results/unet_darcy.json
 
 Datasets (generated once into data/, reused while their settings are unchanged): 1,000
@@ -57,9 +57,10 @@ def main():
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="processes generating the data")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady timings on shared cores)")
     args = parser.parse_args()
     paths = datasets(args.workers)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     operator = UNet(width=args.width, depth=args.depth, epochs=args.epochs, batch_size=20, lr=3e-3, loss="h1",
                     schedule="onecycle", time_budget=args.budget, device="cpu")

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from .atomic import atomic_write, write_json
+from .batch.mpi import mpi_world
 from .pde_cases import CASES, list_cases, load_problem
 
 __all__ = ["main", "SOLVERS"]
@@ -173,7 +174,9 @@ def _data(args):
     path = data.generate(problem, args.n, out=args.out, grid=args.resolution, times=args.times, solver=args.solver,
                          options=options, split=args.split, seed=args.seed, workers=args.workers, shard=shard,
                          progress=not args.quiet)
-    print(data.info(path))
+    world = mpi_world()
+    if world is None or world[0] == 0:  # under mpirun: rank 0 speaks for all
+        print(data.info(path))
     return 0
 
 

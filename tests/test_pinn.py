@@ -250,8 +250,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 def test_unknown_options_give_clear_errors():
     with pytest.raises(ValueError, match="unknown PINN option 'widht'; valid options: adam_steps, .*, model, width, "):
         PINN(widht=3)
-    with pytest.raises(ValueError, match="valid activations: tanh, sin"):
-        PINN(activation="relu").build(get_case("burgers1d"))
+    with pytest.raises(ValueError, match="unknown activation .gelu.; valid activations: tanh, sin, relu"):
+        PINN(activation="gelu").build(get_case("burgers1d"))
     with pytest.raises(ValueError, match="valid dtypes: float32, float64"):
         PINNConfig(dtype="half")
     with pytest.raises(ValueError, match="valid choices: none, uniform, rad"):
