@@ -39,7 +39,8 @@ from operator_runs import TakeTurns, inference_ms, zero_padded
 from pdekit import data, get_case
 from pdekit.atomic import atomic_write, write_json
 from pdekit.operators import FNO, SineNet
-from pdekit.operators.sinenet import SineNetNetwork, matched_multiplier, parameter_count
+from pdekit.operators.sinenet import SineNetNetwork, matched_multiplier
+from pdekit.solvers.models import parameter_count
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results" / "sinenet.json"

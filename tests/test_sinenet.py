@@ -12,8 +12,9 @@ import pdekit
 from pdekit import data
 from pdekit.operators import SineNet, UNet
 from pdekit.operators import training as loop
-from pdekit.operators.sinenet import SineNetNetwork, matched_multiplier, parameter_count
+from pdekit.operators.sinenet import SineNetNetwork, matched_multiplier
 from pdekit.results import FunctionSolution
+from pdekit.solvers.models import parameter_count
 
 CIRCULAR = (("circular", "circular"),) * 2
 ZEROS = (("constant", "constant"),) * 2

@@ -29,6 +29,7 @@ from ..options import with_options
 from ..problem import Initial
 from ..problem.inputs import InputFunction
 from ..results import GridSolution, versions
+from ..solvers.models import parameter_count
 from ..solvers.training import resolve_device, resolve_dtype
 from .losses import LOSSES
 from .normaliser import Normalised
@@ -96,7 +97,7 @@ class NeuralOperator(ABC):
         normalisers excluded: they are fitted, not trained)."""
         if self.model is None:
             raise ValueError(f"{type(self).__name__} has no network yet: fit it, or call build(data) first")
-        return sum(p.numel() * (2 if p.is_complex() else 1) for p in self.model.network.parameters() if p.requires_grad)
+        return parameter_count(self.model.network)
 
     def build(self, data) -> "NeuralOperator":
         """Build the network for a dataset (its shapes and structure) without training."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..solvers.models import parameter_count
 from .base import GridOperator, GridTraining
 from .layers import CHANNELS_LAST, CONV, POOL, ConvBlock
 from .padding import pad, padding_modes, upsample
@@ -85,10 +86,6 @@ class SineNetNetwork(nn.Module):
         for wave in self.waves:
             x = x + wave(x)
         return self.head(pad(x, 1, self.modes))
-
-
-def parameter_count(network: nn.Module) -> int:
-    return sum(p.numel() for p in network.parameters())
 
 
 def matched_multiplier(target: int, waves: int, width: int, channels_in: int, channels_out: int, dim: int = 2,

@@ -147,6 +147,7 @@ def input_bounds(problem, spatial: bool = False) -> tuple[list, list]:
 
 
 def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Trainable real parameters (a complex one counts twice, as an FNO's spectral weights)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)
 
 
