@@ -416,3 +416,18 @@ def test_grf_rejects_bad_settings():
     for kwargs in ({"length_scale": 0}, {"variance": -1}, {"modes": 0}):
         with pytest.raises(ValueError, match="length_scale > 0"):
             GaussianRandomField("u0", **kwargs)
+
+
+# -- constraint fields ------------------------------------------------------------------------
+def test_constraint_fields_are_the_multipliers_of_rows_that_do_not_involve_them():
+    assert get_case("taylor_green").constraint_fields == ("p",)
+    assert get_case("heat2d").constraint_fields == ()
+    assert get_case("poisson2d").constraint_fields == ()
+
+
+def test_component_names_select_one_component():
+    problem = get_case("taylor_green")
+    assert problem.component_slice("u") == slice(0, 2)
+    assert problem.component_slice(problem.components[1]) == slice(1, 2)
+    with pytest.raises(ValueError, match="fields are: .*components"):
+        problem.component_slice("w")
