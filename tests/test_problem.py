@@ -431,3 +431,13 @@ def test_component_names_select_one_component():
     assert problem.component_slice(problem.components[1]) == slice(1, 2)
     with pytest.raises(ValueError, match="fields are: .*components"):
         problem.component_slice("w")
+
+
+def test_fingerprint_of_a_closure_over_a_module_or_a_class():
+    import collections
+
+    def uses(module, kind):
+        return lambda: (module, kind)
+
+    assert fingerprint(uses(np, collections.defaultdict)) == fingerprint(uses(np, collections.defaultdict))
+    assert fingerprint(uses(np, dict)) != fingerprint(uses(np, collections.defaultdict))
