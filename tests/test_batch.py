@@ -190,7 +190,7 @@ def test_the_reference_and_data_generation_stop_at_safe_points(workdir, monkeypa
         return original(where, save)
 
     monkeypatch.setattr(preemption, "check", signalled)
-    with preemption.watch(), pytest.raises(preemption.Preempted, match=r"stopped at t = 0.035 \(step 7 of 100\)"):
+    with preemption.watch(), pytest.raises(preemption.Preempted, match=r"stopped at t = 0.07 \(step 7 of 50\)"):
         reference.solve(problem, degree=1, cells=32, dt=0.01, cache=False, checkpoint=workdir / "ref.npz")
     calls["n"] = 0
     with preemption.watch(), pytest.raises(preemption.Preempted, match="after sample 6"):
