@@ -1,0 +1,127 @@
+"""Newton's method on the restricted system of a FEniCS reference, with pseudo-transient
+continuation for steady problems whose Newton iteration does not converge from the start.
+
+The unknowns are ``U = P z + g`` (:mod:`.fenics`: Dirichlet values ``g``, periodic sides
+identified through ``P``), so Newton solves ``P^T R(P z + g) = 0``; each iteration assembles the
+Jacobian once and factorises it with SciPy's sparse LU.  Pseudo-transient continuation (Kelley
+and Keyes 1998) adds ``M (U - U_k) / tau`` on the rows of the evolving fields (``M`` their mass
+matrix; constraint rows get none) and grows ``tau`` as the residual falls (switched evolution
+relaxation: ``tau_k+1 = tau_k |R_k-1| / |R_k|``), so that the first iterations follow the flow to
+its steady state and the last ones are Newton's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
+
+from . import compat
+from .compat import fem, ufl
+
+__all__ = ["Newton", "NotConverged"]
+
+GROWTH_MIN = 1.0
+
+
+class NotConverged(RuntimeError):
+    """Newton's iteration did not reach the tolerance (or diverged)."""
+
+
+class Newton:
+    """Newton's method on ``P^T R(P z + g) = 0`` with SciPy's sparse LU.
+
+    Args:
+        space: the unknown's function space.
+        residual_form: the UFL residual ``R(unknown; v)``.
+        unknown: the Function the form is written in.
+        settings: the reference settings (``newton_rtol``, ``newton_atol``, ``max_newton``).
+        varying: constants that change between solves (times): a linear form whose matrix
+            involves none of them is factorised once for all solves.
+
+    The restriction ``P`` (``(size, free)``) is set as the attribute ``P`` before solving.
+    """
+
+    def __init__(self, space, residual_form, unknown, settings, varying=()):
+        self.P, self.settings, self.unknown = None, settings, unknown
+        jacobian = ufl.derivative(residual_form, unknown, ufl.TrialFunction(space))
+        expanded = ufl.algorithms.expand_derivatives(jacobian)
+        self.linear = unknown not in expanded.coefficients()
+        self.frozen = self.linear and not set(expanded.constants()) & set(varying)
+        self.residual = fem.form(residual_form)
+        self.jacobian = fem.form(jacobian)
+        self._lu = None
+        self.iterations = 0
+        self.continuation_steps = 0
+
+    def reduced_residual(self, U: np.ndarray) -> np.ndarray:
+        self.unknown.x.array[:] = U
+        return self.P.T @ compat.assemble_vector(self.residual)
+
+    def jacobian_at(self, U: np.ndarray) -> scipy.sparse.csr_matrix:
+        """The unrestricted Jacobian at ``U``."""
+        self.unknown.x.array[:] = U
+        return compat.assemble_matrix(self.jacobian)
+
+    def reduced_jacobian(self, U: np.ndarray) -> scipy.sparse.csc_matrix:
+        return (self.P.T @ self.jacobian_at(U) @ self.P).tocsc()
+
+    def _factor(self, U):
+        if self._lu is None or not self.frozen:
+            self._lu = _lu(self.reduced_jacobian(U))
+        return self._lu
+
+    def _converged(self, norm: float, norm0: float) -> bool:
+        return norm <= self.settings.newton_atol + self.settings.newton_rtol * norm0
+
+    def solve(self, U: np.ndarray, when: str) -> np.ndarray:
+        """Newton from ``U`` (which carries the Dirichlet values); raises :class:`NotConverged`."""
+        norm0 = None
+        for iteration in range(self.settings.max_newton + 1):
+            r = self.reduced_residual(U)
+            norm = float(np.linalg.norm(r))
+            norm0 = norm if norm0 is None else norm0
+            if not np.isfinite(norm) or norm > 1e3 * max(norm0, 1e-300):
+                raise NotConverged(f"Newton diverged {when} (residual {norm:.3e} from {norm0:.3e}); "
+                                   "reduce dt or refine the mesh")
+            if self._converged(norm, norm0) and (iteration or norm == 0):
+                return U
+            U = U - self.P @ self._factor(U).solve(r)
+            self.iterations += 1
+            if self.linear:
+                return U
+        raise NotConverged(f"Newton did not converge {when}: residual {norm:.3e} after {self.settings.max_newton} "
+                           f"iterations (start {norm0:.3e}); reduce dt or refine the mesh")
+
+    def continuation(self, U: np.ndarray, mass: scipy.sparse.spmatrix, when: str, max_steps: int = 400) -> np.ndarray:
+        """Pseudo-transient continuation from ``U`` with the evolving rows' mass matrix ``mass``
+        (unrestricted, ``(size, size)``); ends when Newton's tolerance is met."""
+        M = (self.P.T @ mass @ self.P).tocsc()
+        r = self.reduced_residual(U)
+        norm0 = norm = float(np.linalg.norm(r))
+        J = self.reduced_jacobian(U)
+        dynamic = M.diagonal() != 0
+        # start where the pseudo-time term weighs as much as the operator on the evolving rows
+        tau = float(np.abs(M.diagonal()[dynamic]).mean() / max(np.abs(J.diagonal()[dynamic]).mean(), 1e-300))
+        for step in range(max_steps):
+            if self._converged(norm, norm0) and (step or norm == 0):
+                return U
+            U = U - self.P @ _lu((J + M / tau).tocsc()).solve(r)
+            self.continuation_steps += 1
+            r = self.reduced_residual(U)
+            previous, norm = norm, float(np.linalg.norm(r))
+            if not np.isfinite(norm):
+                raise NotConverged(f"pseudo-transient continuation diverged {when} (non-finite residual)")
+            tau *= float(np.clip(previous / max(norm, 1e-300), GROWTH_MIN, 10.0)) if norm < previous else 0.5
+            J = self.reduced_jacobian(U)
+        raise NotConverged(f"pseudo-transient continuation did not converge {when}: residual {norm:.3e} after "
+                           f"{max_steps} steps (start {norm0:.3e}); refine the mesh")
+
+
+def _lu(matrix):
+    """SciPy's sparse LU, with a singular matrix explained."""
+    try:
+        return scipy.sparse.linalg.splu(matrix)
+    except RuntimeError as error:
+        raise RuntimeError(f"the linearised system is singular ({error}): a field whose level no condition fixes, "
+                           "or a constraint solved with an element pair that is not inf-sup stable") from None

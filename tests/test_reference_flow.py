@@ -1,0 +1,128 @@
+"""The FEniCS reference on incompressible flow: Taylor-Hood orders, element choice, pressure level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pdekit import Dirichlet, Equation, Field, Problem, Rectangle
+from pdekit import math as pm
+
+pytestmark = pytest.mark.fenics
+PI = np.pi
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from pdekit import reference
+
+    return reference
+
+
+def stokes_exact(x, t, p):
+    """A divergence-free velocity vanishing on the unit square's walls, a zero-mean pressure."""
+    return [pm.sin(PI * x[0]) ** 2 * pm.sin(2 * PI * x[1]),
+            -pm.sin(2 * PI * x[0]) * pm.sin(PI * x[1]) ** 2,
+            pm.cos(PI * x[0]) * pm.cos(PI * x[1])]
+
+
+def stokes_source(u, du, x, t, p):
+    """``-laplace u + grad p`` of :func:`stokes_exact` on the momentum rows, none on continuity."""
+    s, c = pm.sin, pm.cos
+    lap0 = 2 * PI**2 * c(2 * PI * x[0]) * s(2 * PI * x[1]) - 4 * PI**2 * s(PI * x[0]) ** 2 * s(2 * PI * x[1])
+    lap1 = 4 * PI**2 * s(2 * PI * x[0]) * s(PI * x[1]) ** 2 - 2 * PI**2 * s(2 * PI * x[0]) * c(2 * PI * x[1])
+    return [-lap0 - PI * s(PI * x[0]) * c(PI * x[1]), -lap1 - PI * c(PI * x[0]) * s(PI * x[1]), 0 * x[0]]
+
+
+def stokes() -> Problem:
+    return Problem(
+        name="stokes_mms", geometry=Rectangle((0, 0), (1, 1)), fields=[Field("u", 2), Field("p")],
+        equation=Equation(flux=lambda u, du, x, t, p: [[u[2] - du[0][0], -du[0][1]], [-du[1][0], u[2] - du[1][1]],
+                                                       [u[0], u[1]]],
+                          source=stokes_source),
+        conditions=[Dirichlet(lambda x, t, p: stokes_exact(x, t, p)[:2], field="u")], exact=stokes_exact,
+    )
+
+
+def field_errors(solution, points):
+    """Relative L2 errors (over ``points``) of the velocity and of the pressure."""
+    error = solution(points) - solution.problem.exact_solution(points)
+    exact = solution.problem.exact_solution(points)
+    return (float(np.linalg.norm(error[:, :2]) / np.linalg.norm(exact[:, :2])),
+            float(np.linalg.norm(error[:, 2]) / np.linalg.norm(exact[:, 2])))
+
+
+def test_stokes_converges_at_the_taylor_hood_orders(reference):
+    problem = stokes()
+    points = np.random.default_rng(0).uniform(0, 1, (4000, 2))
+    cells = np.array([16, 32, 64])  # the pressure superconverges on coarser meshes
+    solutions = [reference.solve(problem, cells=n, cache=False) for n in cells]
+    assert all(s.config["elements"] == "u:P2,p:P1" for s in solutions)
+    errors = np.array([field_errors(s, points) for s in solutions])
+    velocity, pressure = (np.polyfit(np.log(1.0 / cells), np.log(errors[:, k]), 1)[0] for k in (0, 1))
+    assert 2.9 < velocity < 3.3, (errors, velocity)
+    assert 1.9 < pressure < 2.4, (errors, pressure)
+
+
+def test_elements_override_and_unstable_pairs(reference):
+    problem = stokes()
+    solution = reference.solve(problem, cells=4, elements="u:P3,p:P2", cache=False)
+    assert solution.config["elements"] == "u:P3,p:P2"
+    with pytest.raises(ValueError, match=r"not inf-sup stable.*elements='u:P2,p:P1'.*allow_unstable=True"):
+        reference.solve(problem, cells=4, elements="u:P1,p:P1", cache=False)
+    with pytest.raises(ValueError, match=r"elements names field 'w'.*fields are: u, p"):
+        reference.solve(problem, cells=4, elements="w:P2", cache=False)
+    with pytest.raises(ValueError, match=r"cannot read 'u-P2'.*'u:P2,p:P1'"):
+        reference.solve(problem, cells=4, elements="u-P2", cache=False)
+    with pytest.raises(ValueError, match=r"pressure_level 'corner'.*mean, point"):
+        reference.solve(problem, cells=4, pressure_level="corner", cache=False)
+
+
+def test_pressure_level_by_mean_or_by_a_point(reference):
+    problem = stokes()
+    by_mean = reference.solve(problem, cells=8, cache=False)
+    by_point = reference.solve(problem, cells=8, pressure_level="point", cache=False)
+    assert abs(by_point(np.array([[0.0, 0.0]]))[0, 2]) < 1e-10
+    points = np.random.default_rng(1).uniform(0, 1, (200, 2))
+    shift = by_point(points)[:, 2] - by_mean(points)[:, 2]
+    np.testing.assert_allclose(shift, shift.mean(), atol=1e-8)  # the same pressure up to a constant
+    np.testing.assert_allclose(by_point(points)[:, :2], by_mean(points)[:, :2], atol=1e-10)
+    assert abs(shift.mean() + 1.0) < 0.05  # the exact pressure is 1 at the corner, 0 on average
+
+
+def test_weak_form_hook_gets_the_mixed_space_per_field(reference):
+    """A hand-written Stokes form on the fields and tests by name gives the generated solution."""
+    import ufl
+
+    def weak_form(ctx):
+        u, p, v, q = ctx.fields["u"], ctx.fields["p"], ctx.tests["u"], ctx.tests["p"]
+        f = ufl.as_vector(stokes_source(None, None, ctx.x, None, None)[:2])
+        return (ufl.inner(ufl.grad(u), ufl.grad(v)) - p * ufl.div(v) - ufl.inner(f, v) + ufl.div(u) * q) * ufl.dx
+
+    generated = stokes()
+    written = Problem(name="stokes_weak", geometry=generated.geometry, fields=generated.fields,
+                      equation=Equation(weak_form=weak_form, time_coefficient=(1.0, 1.0, 0.0)),
+                      conditions=generated.conditions, exact=stokes_exact)
+    points = np.random.default_rng(2).uniform(0, 1, (300, 2))
+    a = reference.solve(generated, cells=8, cache=False)
+    b = reference.solve(written, cells=8, elements="u:P2,p:P1", cache=False)
+    np.testing.assert_allclose(b(points)[:, :2], a(points)[:, :2], atol=1e-10)
+    np.testing.assert_allclose(b(points)[:, 2] - b(points)[:, 2].mean(), a(points)[:, 2] - a(points)[:, 2].mean(),
+                               atol=1e-8)
+
+
+def test_taylor_green_through_the_mixed_lowering_matches_the_exact_solution(reference):
+    from pdekit.pde_cases import get_case
+
+    problem = get_case("taylor_green")
+    points = problem.sample_interior(2000, seed=0)
+    exact = problem.exact_solution(points)
+    errors = []
+    for cells in (8, 16):
+        solution = reference.solve(problem, cells=cells, dt=0.1, saves=10, cache=False)
+        error = solution(points) - exact
+        errors.append((np.linalg.norm(error[:, :2]) / np.linalg.norm(exact[:, :2]),
+                       np.linalg.norm(error[:, 2]) / np.linalg.norm(exact[:, 2])))
+    assert solution.config["elements"] == "u:P2,p:P1" and solution.config["free_levels"] == 1
+    assert errors[1][0] < 3e-3 and errors[1][1] < 3e-2, errors
+    assert errors[0][0] / errors[1][0] > 6 and errors[0][1] / errors[1][1] > 3.5, errors  # orders above 2.5 and 1.8
