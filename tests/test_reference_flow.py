@@ -126,3 +126,20 @@ def test_taylor_green_through_the_mixed_lowering_matches_the_exact_solution(refe
     assert solution.config["elements"] == "u:P2,p:P1" and solution.config["free_levels"] == 1
     assert errors[1][0] < 3e-3 and errors[1][1] < 3e-2, errors
     assert errors[0][0] / errors[1][0] > 6 and errors[0][1] / errors[1][1] > 3.5, errors  # orders above 2.5 and 1.8
+
+
+def test_cavity_at_re_100_matches_ghia_within_a_hundredth_of_the_lid_speed(reference):
+    from pdekit.pde_cases import get_case
+    from pdekit.pde_cases.cavity2d import GHIA, ghia_deviation
+
+    assert len(GHIA["y"]) == len(GHIA["u"][100]) == 17 and len(GHIA["x"]) == len(GHIA["v"][100]) == 17
+    problem = get_case("cavity2d")
+    deviations = []
+    for cells in (16, 32):
+        solution = reference.solve(problem, cells=cells, cache=False)
+        assert solution.wall_time < 30, solution.wall_time
+        deviations.append(ghia_deviation(solution, 100))
+    assert solution.config["elements"] == "u:P2,p:P1"
+    # measured: u 5.3e-3 / 4.8e-3, v 9.3e-3 / 9.3e-3 (the rest is Ghia's own error: the FEM values converge)
+    assert max(deviations[-1].values()) < 1e-2, deviations
+    assert abs(deviations[1]["v"] - deviations[0]["v"]) < 1e-3, deviations
