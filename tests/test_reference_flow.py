@@ -143,3 +143,20 @@ def test_cavity_at_re_100_matches_ghia_within_a_hundredth_of_the_lid_speed(refer
     # measured: u 5.3e-3 / 4.8e-3, v 9.3e-3 / 9.3e-3 (the rest is Ghia's own error: the FEM values converge)
     assert max(deviations[-1].values()) < 1e-2, deviations
     assert abs(deviations[1]["v"] - deviations[0]["v"]) < 1e-3, deviations
+
+
+def test_cavity_at_re_1000_by_continuation_in_re(reference):
+    from pdekit.pde_cases import get_case
+    from pdekit.pde_cases.cavity2d import ghia_deviation
+
+    problem = get_case("cavity2d", Re=1000.0)
+    solution = reference.solve(problem, cells=24, continuation="Re:100", cache=False)
+    assert solution.config["continuation_values"].endswith(",1000") and solution.config["continuation_steps"] == 0
+    deviation = ghia_deviation(solution, 1000)
+    assert max(deviation.values()) < 4e-2, deviation  # measured 2.5e-2 at 32 cells, 1.9e-2 at 64
+    with pytest.raises(ValueError, match=r"'Rey' is not a numeric parameter of 'cavity2d'; valid choices: Re"):
+        reference.solve(problem, cells=4, continuation="Rey", cache=False)
+    with pytest.raises(ValueError, match=r"cannot read the start 'x'.*'Re:100'"):
+        reference.solve(problem, cells=4, continuation="Re:x", cache=False)
+    with pytest.raises(ValueError, match="continuation is for steady problems"):
+        reference.solve(get_case("taylor_green"), cells=4, continuation="nu", cache=False)

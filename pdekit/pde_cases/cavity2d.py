@@ -13,7 +13,7 @@ import numpy as np
 
 from ..problem import Dirichlet, Equation, Field, Problem, Rectangle
 
-RECIPES = {"fenics": {"degree": 2, "cells": 32}}
+RECIPES = {"fenics": {"degree": 2, "cells": 32, "continuation": "Re:100"}}
 
 #: Ghia, Ghia and Shin (1982), J. Comput. Phys. 48, 387-411, Tables I and II: ``u`` along the
 #: vertical centreline ``x = 0.5`` and ``v`` along the horizontal one ``y = 0.5``, on their

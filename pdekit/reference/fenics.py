@@ -91,6 +91,10 @@ class ReferenceSettings:
         allow_unstable: solve a constraint with an element pair that is not Taylor-Hood.
         pressure_level: how a constraint field's free level is fixed: ``mean`` (zero mean) or
             ``point`` (zero at the node nearest the domain's lower corner).
+        continuation: a parameter to continue in for a steady problem, ``"Re:100"``: Newton at
+            values from 100 towards the problem's (geometric steps, shortened when Newton fails);
+            ``"Re"`` starts from a tenth of the value.  Nothing is continued when the start is not
+            below the problem's value.
     """
 
     degree: int = 2
@@ -104,6 +108,7 @@ class ReferenceSettings:
     elements: str = ""
     allow_unstable: bool = False
     pressure_level: str = "mean"
+    continuation: str = ""
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -277,7 +282,7 @@ class _Discretisation:
         they jump), so that every sample of an input family shares one compiled form."""
         values = {}
         for name, value in self.problem.params.items():
-            if isinstance(value, float):
+            if isinstance(value, float) or name == continuation_parameter(self.settings)[0] and isinstance(value, int):
                 values[name] = compat.constant(self.mesh, value)
             elif isinstance(value, InputFunction):
                 space = compat.discontinuous_space(self.mesh) if value.discontinuous \
@@ -625,8 +630,28 @@ def solve(problem: Problem, settings: ReferenceSettings | None = None, *, cache:
     return solution
 
 
+def continuation_parameter(settings: ReferenceSettings) -> tuple[str, float | None]:
+    """The parameter of ``settings.continuation`` and its start (``None``: a tenth of its value)."""
+    name, _, start = settings.continuation.partition(":")
+    try:
+        return name.strip(), float(start) if start.strip() else None
+    except ValueError:
+        raise ValueError(f"continuation: cannot read the start {start!r}; write 'name' or 'name:start', as 'Re:100'") from None
+
+
 def _check_supported(problem: Problem, settings: ReferenceSettings) -> None:
     """Refuse what the lowering cannot solve, saying why."""
+    if settings.continuation:
+        name, start = continuation_parameter(settings)
+        numeric = {k for k, v in problem.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if name not in numeric:
+            raise ValueError(f"continuation: {name!r} is not a numeric parameter of {problem.name!r}; "
+                             f"valid choices: {', '.join(sorted(numeric)) or '(none)'}")
+        if problem.is_evolution:
+            raise ValueError("continuation is for steady problems; an evolution problem starts from its initial condition")
+        if start is not None and (start == 0 or start * problem.params[name] <= 0):
+            raise ValueError(f"continuation: the start {start} must be nonzero and of the sign of {name} = "
+                             f"{problem.params[name]}")
     if problem.is_evolution and problem.equation.second_time_coefficient != 0 and problem.constraint_fields:
         raise ValueError(f"{problem.name!r} has a second time derivative and a constraint field "
                          f"({', '.join(problem.constraint_fields)}); the Newmark scheme is written for unconstrained systems")
@@ -715,13 +740,14 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         newton = Newton(V, disc.steady_form(), u, settings)
         level = _Level(disc, newton, U, fixed)
         newton.P = disc.restriction(level.fixed)
-        try:
-            solved = newton.solve(U.copy(), "in the steady solve")
-        except NotConverged:
-            if newton.linear:
-                raise
-            evolving = [i for i in range(n) if i not in disc.constraint_rows]
-            solved = newton.continuation(U, disc.mass(evolving), "in the steady solve")
+        evolving = [i for i in range(n) if i not in disc.constraint_rows]
+        if settings.continuation and not newton.linear:
+            name, start = continuation_parameter(settings)
+            target = float(problem.params[name])
+            start = target / 10 if start is None else start
+            solved = _parameter_continuation(newton, disc.p[name], start, target, U, lambda: disc.mass(evolving))
+        else:
+            solved = _steady(newton, U, lambda: disc.mass(evolving), "in the steady solve")
         return np.zeros(1), level.shift(solved)[None, :], _stats(newton, level)
 
     t0, t1 = problem.time.t0, problem.time.t1
@@ -800,6 +826,44 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
     return np.asarray(times), snapshots, _stats(newton, level)
 
 
+def _steady(newton: Newton, U: np.ndarray, mass, when: str) -> np.ndarray:
+    """Newton from ``U``, and pseudo-transient continuation from ``U`` where Newton fails."""
+    try:
+        return newton.solve(U.copy(), when)
+    except NotConverged:
+        if newton.linear:
+            raise
+        return newton.continuation(U, mass(), when)
+
+
+def _parameter_continuation(newton: Newton, constant, start: float, target: float, U: np.ndarray, mass,
+                            max_solves: int = 40) -> np.ndarray:
+    """Newton at parameter values from ``start`` to ``target`` (the form's ``constant``), each from
+    the previous solution: geometric steps, halved when Newton fails, grown when it succeeds."""
+    if abs(start) >= abs(target):
+        return _steady(newton, U, mass, "in the steady solve")
+    constant.value = start
+    U = _steady(newton, U, mass, f"at the continuation's start ({start:.6g})")
+    current, ratio = start, (target / start) ** 0.25
+    for _ in range(max_solves):
+        value = target if abs(current * ratio) >= abs(target) else current * ratio
+        constant.value = value
+        try:
+            U = newton.solve(U.copy(), f"in the continuation at {value:.6g}")
+        except NotConverged:
+            ratio = ratio ** 0.5
+            if ratio < 1.01:
+                break
+            continue
+        newton.continuation_values.append(value)
+        if value == target:
+            return U
+        current, ratio = value, ratio ** 1.5
+    constant.value = target
+    raise NotConverged(f"the continuation stalled at {current:.6g} on its way to {target:.6g}: refine the mesh, or "
+                       "start it nearer the target")
+
+
 def _steps(problem: Problem, settings: ReferenceSettings) -> tuple[int, int, float]:
     """Steps per save, steps and the time step: the largest step at most ``dt`` that divides the
     interval into a multiple of ``saves``."""
@@ -812,6 +876,7 @@ def _steps(problem: Problem, settings: ReferenceSettings) -> tuple[int, int, flo
 
 def _stats(newton: Newton, level: _Level) -> dict:
     return {"newton_iterations": newton.iterations, "continuation_steps": newton.continuation_steps,
+            "continuation_values": ",".join(f"{v:.6g}" for v in newton.continuation_values),
             "free_levels": len(level.components)}
 
 
