@@ -21,22 +21,10 @@ import numpy as np
 
 from pdekit import get_case, reference
 from pdekit.atomic import write_json
-from pdekit.pde_cases.cavity2d import ghia_deviation
+from pdekit.pde_cases.cavity2d import BOTELLA_1000, centreline_extrema, ghia_deviation
 
 OUT = Path(__file__).parent / "results" / "cavity_fenics.json"
 MESHES = {100: [8, 16, 32, 64], 1000: [16, 32, 64, 96]}
-#: Botella and Peyret (1998), Table 9, Re = 1000: extremum, its position.
-BOTELLA_1000 = {"u_min": (-0.3885698, 0.1717), "v_max": (0.3769447, 0.1578), "v_min": (-0.5270771, 0.9092)}
-
-
-def extrema(solution) -> dict[str, tuple[float, float]]:
-    """Minimum of ``u`` on ``x = 0.5``, maximum and minimum of ``v`` on ``y = 0.5``, with positions."""
-    s = np.linspace(0.0, 1.0, 4001)
-    half = np.full_like(s, 0.5)
-    u = solution(np.stack([half, s], axis=1))[:, 0]
-    v = solution(np.stack([s, half], axis=1))[:, 1]
-    return {"u_min": (float(u.min()), float(s[u.argmin()])), "v_max": (float(v.max()), float(s[v.argmax()])),
-            "v_min": (float(v.min()), float(s[v.argmin()]))}
 
 
 def stokes_orders() -> dict:
@@ -63,7 +51,7 @@ def main(meshes=MESHES):
             row = {"Re": Re, "cells": cells, "dofs": solution.config["dofs"], "seconds": seconds,
                    "newton_iterations": solution.config["newton_iterations"],
                    "continuation_values": solution.config["continuation_values"],
-                   "ghia_deviation": ghia_deviation(solution, Re), "extrema": extrema(solution)}
+                   "ghia_deviation": ghia_deviation(solution, Re), "extrema": centreline_extrema(solution)}
             if Re == 1000:
                 row["botella_deviation"] = {k: abs(row["extrema"][k][0] - v[0]) for k, v in BOTELLA_1000.items()}
             rows.append(row)
