@@ -325,7 +325,7 @@ def test_unknown_case_lists_valid_cases():
 
 def test_cases_are_the_documented_set():
     assert set(CASES) == {"poisson2d", "poisson_lshape", "heat2d", "burgers1d", "allen_cahn1d", "convection1d",
-                          "helmholtz2d", "klein_gordon", "advection1d", "taylor_green", "cavity2d", "darcy2d", "darcy_periodic2d",
+                          "helmholtz2d", "klein_gordon", "advection1d", "taylor_green", "cavity2d", "channel2d", "darcy2d", "darcy_periodic2d",
                           "diffusion_reaction1d", "antiderivative"}
 
 

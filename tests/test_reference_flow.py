@@ -163,3 +163,17 @@ def test_cavity_at_re_1000_by_continuation_in_re(reference):
         reference.solve(problem, cells=4, continuation="Re:x", cache=False)
     with pytest.raises(ValueError, match="continuation is for steady problems"):
         reference.solve(get_case("taylor_green"), cells=4, continuation="nu", cache=False)
+
+
+def test_dfg_2d1_drag_and_lift_within_one_percent(reference):
+    from pdekit.pde_cases import get_case
+    from pdekit.pde_cases.channel2d import DFG_2D1, coefficients
+
+    solution = reference.solve(get_case("channel2d"), cells=110, hole_refinement=8, cache=False)
+    assert solution.config["free_levels"] == 0  # the outflow fixes the pressure
+    found = coefficients(solution)
+    errors = {name: abs(found[name] - value) / abs(value) for name, value in DFG_2D1.items()}
+    # measured: drag 5e-6, lift 3.4e-3, pressure difference 1e-5 (31k unknowns, 4 s)
+    assert max(errors.values()) < 1e-2, (found, errors)
+    with pytest.raises(ValueError, match=r"hole_refinement must be >= 1"):
+        reference.solve(get_case("channel2d"), hole_refinement=0.5, cache=False)

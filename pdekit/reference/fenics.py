@@ -95,6 +95,7 @@ class ReferenceSettings:
             values from 100 towards the problem's (geometric steps, shortened when Newton fails);
             ``"Re"`` starts from a tenth of the value.  Nothing is continued when the start is not
             below the problem's value.
+        hole_refinement: cells at the holes of a domain with holes are this many times smaller.
     """
 
     degree: int = 2
@@ -109,6 +110,7 @@ class ReferenceSettings:
     allow_unstable: bool = False
     pressure_level: str = "mean"
     continuation: str = ""
+    hole_refinement: float = 1.0
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -121,6 +123,8 @@ class ReferenceSettings:
             raise ValueError(f"dt must be positive, got {self.dt}")
         if self.saves is not None and self.saves < 1:
             raise ValueError(f"saves must be >= 1, got {self.saves}")
+        if not self.hole_refinement >= 1:
+            raise ValueError(f"hole_refinement must be >= 1 (1: a uniform mesh), got {self.hole_refinement}")
         if self.pressure_level not in PRESSURE_LEVELS:
             raise ValueError(f"unknown pressure_level {self.pressure_level!r}; valid choices: {', '.join(PRESSURE_LEVELS)}")
         object.__setattr__(self, "elements", ",".join(f"{name}:P{k}" for name, k in parse_elements(self.elements).items()))
@@ -170,7 +174,7 @@ class _Interpolated:
 
 
 # -- mesh --------------------------------------------------------------------------------------
-def build_mesh(problem: Problem, cells: int, degree: int = 1):
+def build_mesh(problem: Problem, cells: int, degree: int = 1, hole_refinement: float = 1.0):
     """The DOLFINx mesh of the problem's geometry (built-in meshes for boxes, gmsh otherwise).
 
     For elements of ``degree`` 2 or more, curved boundaries (a Disk's circle, a circular hole)
@@ -189,7 +193,8 @@ def build_mesh(problem: Problem, cells: int, degree: int = 1):
     if isinstance(geometry, (Disk, Polygon, Difference)):
         curved = isinstance(geometry, Disk) or isinstance(geometry, Difference) and any(
             isinstance(shape, Disk) for shape in (geometry.outer, *geometry.holes.values()))
-        return _gmsh_mesh(geometry, float((geometry.upper - geometry.lower).max()) / cells, 2 if curved and degree >= 2 else 1)
+        return _gmsh_mesh(geometry, float((geometry.upper - geometry.lower).max()) / cells, 2 if curved and degree >= 2 else 1,
+                          hole_refinement)
     raise ValueError(f"no mesher for {type(geometry).__name__}; supported: Interval, Rectangle, Box, Disk, Polygon, Difference")
 
 
@@ -209,7 +214,7 @@ def _occ_surface(gmsh, geometry) -> int:
     return occ.cut([(2, outer)], holes)[0][0][1]
 
 
-def _gmsh_mesh(geometry, size: float, order: int):
+def _gmsh_mesh(geometry, size: float, order: int, hole_refinement: float = 1.0):
     import gmsh
 
     started = not gmsh.isInitialized()
@@ -222,8 +227,10 @@ def _gmsh_mesh(geometry, size: float, order: int):
         surface = _occ_surface(gmsh, geometry)
         gmsh.model.occ.synchronize()
         gmsh.model.addPhysicalGroup(2, [surface], 1)
-        gmsh.option.setNumber("Mesh.CharacteristicLengthMin", size)
+        gmsh.option.setNumber("Mesh.CharacteristicLengthMin", size / hole_refinement)
         gmsh.option.setNumber("Mesh.CharacteristicLengthMax", size)
+        if hole_refinement != 1.0 and isinstance(geometry, Difference):
+            _refine_at_holes(gmsh, geometry, surface, size, hole_refinement)
         gmsh.model.mesh.generate(2)
         if order > 1:
             gmsh.model.mesh.setOrder(order)  # new nodes on curved boundaries lie on the curve
@@ -232,6 +239,29 @@ def _gmsh_mesh(geometry, size: float, order: int):
         gmsh.model.remove()
         if started:
             gmsh.finalize()
+
+
+def _refine_at_holes(gmsh, geometry, surface: int, size: float, ratio: float) -> None:
+    """A gmsh size field: ``size / ratio`` on the holes' curves, ``size`` from four ``size`` away."""
+    curves = []
+    for _, tag in gmsh.model.getBoundary([(2, surface)], oriented=False):
+        box = np.reshape(gmsh.model.getBoundingBox(1, abs(tag)), (2, 3))[:, :2]
+        if any(np.all(box[0] >= hole.lower - 1e-3 * size) and np.all(box[1] <= hole.upper + 1e-3 * size)
+               for hole in geometry.holes.values()):
+            curves.append(abs(tag))
+    field = gmsh.model.mesh.field
+    distance = field.add("Distance")
+    field.setNumbers(distance, "CurvesList", curves)
+    field.setNumber(distance, "Sampling", 400)
+    threshold = field.add("Threshold")
+    field.setNumber(threshold, "InField", distance)
+    field.setNumber(threshold, "SizeMin", size / ratio)
+    field.setNumber(threshold, "SizeMax", size)
+    field.setNumber(threshold, "DistMin", 0.0)
+    field.setNumber(threshold, "DistMax", 4 * size)
+    field.setAsBackgroundMesh(threshold)
+    for option in ("Mesh.MeshSizeExtendFromBoundary", "Mesh.MeshSizeFromPoints", "Mesh.MeshSizeFromCurvature"):
+        gmsh.option.setNumber(option, 0)
 
 
 def _boundary_marker(geometry, on):
@@ -259,7 +289,8 @@ class _Discretisation:
         self.problem, self.settings = problem, settings
         self.n = problem.n_components
         self.degrees = element_degrees(problem, settings.degree, settings.elements, settings.allow_unstable)
-        self.mesh = build_mesh(problem, settings.cells or DEFAULT_CELLS[problem.dim], max(self.degrees.values()))
+        self.mesh = build_mesh(problem, settings.cells or DEFAULT_CELLS[problem.dim], max(self.degrees.values()),
+                               settings.hole_refinement)
         self.spaces = Spaces(self.mesh, problem, self.degrees)
         self.space = self.spaces.space
         self.fdim = self.mesh.topology.dim - 1
