@@ -1,5 +1,6 @@
-"""The FEniCS reference on the lid-driven cavity against Ghia, Ghia and Shin (1982), under mesh
-refinement, and the Taylor-Hood orders on a manufactured Stokes solution.
+"""The FEniCS reference on incompressible flow: the lid-driven cavity against Ghia, Ghia and Shin
+(1982) under mesh refinement, the DFG 2D-1 cylinder's drag and lift, and the Taylor-Hood orders on
+a manufactured Stokes solution.
 
     python benchmarks/cavity_fenics.py        # table + benchmarks/results/cavity_fenics.json
 
@@ -39,6 +40,22 @@ def stokes_orders() -> dict:
             "velocity_orders": rates[:, 0].tolist(), "pressure_orders": rates[:, 1].tolist()}
 
 
+def dfg(cells_list=(55, 110, 165), refinement=8.0) -> list[dict]:
+    from pdekit.pde_cases.channel2d import DFG_2D1, coefficients
+
+    rows = []
+    for cells in cells_list:
+        start = time.perf_counter()
+        solution = reference.solve(get_case("channel2d"), cells=cells, hole_refinement=refinement, cache=False)
+        seconds = time.perf_counter() - start
+        found = coefficients(solution)
+        rows.append({"cells": cells, "hole_refinement": refinement, "dofs": solution.config["dofs"], "seconds": seconds,
+                     **found, "relative_errors": {k: (found[k] - v) / v for k, v in DFG_2D1.items()}})
+        print(f"DFG 2D-1 cells {cells} (x{refinement:g} at the cylinder) dofs {solution.config['dofs']} {seconds:.2f} s: "
+              + ", ".join(f"{k} {found[k]:.6g} ({rows[-1]['relative_errors'][k]:+.2%})" for k in DFG_2D1), flush=True)
+    return rows
+
+
 def main(meshes=MESHES):
     rows = []
     print(f"{'Re':>5} {'cells':>5} {'dofs':>7} {'seconds':>8} {'newton':>6}  {'max|u-Ghia|':>11} {'max|v-Ghia|':>11}")
@@ -59,12 +76,13 @@ def main(meshes=MESHES):
                   f"{row['ghia_deviation']['u']:>11.2e} {row['ghia_deviation']['v']:>11.2e}"
                   + (f"   vs Botella: {', '.join(f'{k} {v:.1e}' for k, v in row['botella_deviation'].items())}"
                      if Re == 1000 else ""), flush=True)
+    channel = dfg()
     stokes = stokes_orders()
     print("Stokes (P2/P1) velocity orders", [f"{r:.2f}" for r in stokes["velocity_orders"]],
           "pressure orders", [f"{r:.2f}" for r in stokes["pressure_orders"]])
     write_json(OUT, {"machine": platform.processor() or platform.machine(), "device": "cpu",
                      "cores": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                     "elements": "u:P2,p:P1", "cavity": rows, "stokes": stokes})
+                     "elements": "u:P2,p:P1", "cavity": rows, "dfg_2d1": channel, "stokes": stokes})
     print(f"-> {OUT}")
 
 
