@@ -177,3 +177,27 @@ def test_dfg_2d1_drag_and_lift_within_one_percent(reference):
     assert max(errors.values()) < 1e-2, (found, errors)
     with pytest.raises(ValueError, match=r"hole_refinement must be >= 1"):
         reference.solve(get_case("channel2d"), hole_refinement=0.5, cache=False)
+
+
+def test_dirichlet_per_component_half_channel_with_a_symmetry_line(reference):
+    """Poiseuille flow in the upper half of a channel: ``v = 0`` alone on the symmetry line
+    (``field="u_1"``; ``du/dy = 0`` is natural), do-nothing outflow; P2/P1 holds it exactly."""
+    nu = 0.5
+
+    def exact(x, t, p):
+        return [1 - x[1] ** 2, 0 * x[1], 2 * nu * (2 - x[0])]
+
+    problem = Problem(
+        name="half_channel", geometry=Rectangle((0, 0), (2, 1)), fields=[Field("u", 2), Field("p")],
+        equation=Equation(flux=lambda u, du, x, t, p: [[u[2] - nu * du[0][0], -nu * du[0][1]],
+                                                       [-nu * du[1][0], u[2] - nu * du[1][1]], [u[0], u[1]]],
+                          source=lambda u, du, x, t, p: [-(u[0] * du[0][0] + u[1] * du[0][1]),
+                                                         -(u[0] * du[1][0] + u[1] * du[1][1]), 0 * x[0]]),
+        conditions=[Dirichlet(lambda x, t, p: exact(x, t, p)[:2], on="left", field="u"),
+                    Dirichlet((0.0, 0.0), on="top", field="u"), Dirichlet(0.0, on="bottom", field="u_1")],
+        exact=exact,
+    )
+    solution = reference.solve(problem, cells=6, cache=False)
+    assert solution.config["free_levels"] == 0  # the outflow fixes the pressure
+    points = np.random.default_rng(3).uniform((0, 0), (2, 1), (300, 2))
+    np.testing.assert_allclose(solution(points), problem.exact_solution(points), atol=1e-9)
