@@ -18,7 +18,7 @@ at one point during the solve and then shifted to zero mean (``pressure_level="m
 default; ``"point"``: zero at the node nearest the domain's lower corner).  The result equals the
 zero-mean solution a Lagrange multiplier for the mean would give, at the cost of a point value.
 Steady problems whose Newton iteration fails from the start are solved by pseudo-transient
-continuation.
+continuation, or by continuation in a parameter (``continuation="Re:100"``).
 
 Dirichlet values and periodic identifications act through one restriction ``U = P z + g`` on
 the assembled SciPy systems, which keeps the DOLFINx surface small (see :mod:`.compat`).
