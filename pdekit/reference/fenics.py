@@ -813,7 +813,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
             + weighted(list(zip(weights, (state, old, older), (t_new, t_old, t_older))), range(n))
         if evolving:
             form = form + (rate(state, older, 2 * dt_c) if settings.scheme == "crank_nicolson" else rate(state, old, dt_c))
-    newton = Newton(V, form, u, settings, varying=(t_new, t_old, t_older))
+    newton = Newton(V, form, u, settings, varying=(t_new, t_old, t_older), reuse=True)
     level = _Level(disc, newton, u_n.x.array.copy(), fixed)
     P = newton.P = disc.restriction(level.fixed)
 
@@ -906,7 +906,8 @@ def _steps(problem: Problem, settings: ReferenceSettings) -> tuple[int, int, flo
 
 
 def _stats(newton: Newton, level: _Level) -> dict:
-    return {"newton_iterations": newton.iterations, "continuation_steps": newton.continuation_steps,
+    return {"newton_iterations": newton.iterations, "factorisations": newton.factorisations,
+            "continuation_steps": newton.continuation_steps,
             "continuation_values": ",".join(f"{v:.6g}" for v in newton.continuation_values),
             "free_levels": len(level.components)}
 

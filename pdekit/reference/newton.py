@@ -22,6 +22,8 @@ from .compat import fem, ufl
 __all__ = ["Newton", "NotConverged"]
 
 GROWTH_MIN = 1.0
+#: the residual reduction per iteration a kept (older) factorisation must still achieve
+CONTRACTION = 0.2
 
 
 class NotConverged(RuntimeError):
@@ -38,20 +40,25 @@ class Newton:
         settings: the reference settings (``newton_rtol``, ``newton_atol``, ``max_newton``).
         varying: constants that change between solves (times): a linear form whose matrix
             involves none of them is factorised once for all solves.
+        reuse: keep a nonlinear problem's factorised Jacobian across iterations and solves (time
+            steps) while each iteration still shrinks the residual by :data:`CONTRACTION`; where
+            it does not, refactorise at the current iterate (stepping back if the residual grew).
 
     The restriction ``P`` (``(size, free)``) is set as the attribute ``P`` before solving.
     """
 
-    def __init__(self, space, residual_form, unknown, settings, varying=()):
+    def __init__(self, space, residual_form, unknown, settings, varying=(), reuse: bool = False):
         self.P, self.settings, self.unknown = None, settings, unknown
         jacobian = ufl.derivative(residual_form, unknown, ufl.TrialFunction(space))
         expanded = ufl.algorithms.expand_derivatives(jacobian)
         self.linear = unknown not in expanded.coefficients()
         self.frozen = self.linear and not set(expanded.constants()) & set(varying)
+        self.reuse = reuse and not self.linear
         self.residual = fem.form(residual_form)
         self.jacobian = fem.form(jacobian)
         self._lu = None
         self.iterations = 0
+        self.factorisations = 0
         self.continuation_steps = 0
         self.continuation_values = []
 
@@ -68,8 +75,8 @@ class Newton:
         return (self.P.T @ self.jacobian_at(U) @ self.P).tocsc()
 
     def _factor(self, U):
-        if self._lu is None or not self.frozen:
-            self._lu = _lu(self.reduced_jacobian(U))
+        self._lu = _lu(self.reduced_jacobian(U))
+        self.factorisations += 1
         return self._lu
 
     def _converged(self, norm: float, norm0: float) -> bool:
@@ -77,17 +84,25 @@ class Newton:
 
     def solve(self, U: np.ndarray, when: str) -> np.ndarray:
         """Newton from ``U`` (which carries the Dirichlet values); raises :class:`NotConverged`."""
-        norm0 = None
+        norm0, last, kept = None, None, False  # last: (U, r, norm) before the latest update
         for iteration in range(self.settings.max_newton + 1):
             r = self.reduced_residual(U)
             norm = float(np.linalg.norm(r))
             norm0 = norm if norm0 is None else norm0
+            refresh = self._lu is None or not (self.frozen or self.reuse)
+            if kept and last is not None and not norm <= CONTRACTION * last[2]:
+                refresh = True  # the kept factorisation no longer contracts: refactorise here
+                if not norm <= last[2]:
+                    U, r, norm = last  # it made things worse: step back first
             if not np.isfinite(norm) or norm > 1e3 * max(norm0, 1e-300):
                 raise NotConverged(f"Newton diverged {when} (residual {norm:.3e} from {norm0:.3e}); "
                                    "reduce dt or refine the mesh")
             if self._converged(norm, norm0) and (iteration or norm == 0):
                 return U
-            U = U - self.P @ self._factor(U).solve(r)
+            lu = self._factor(U) if refresh else self._lu
+            kept = self.reuse and not refresh
+            last = (U, r, norm)
+            U = U - self.P @ lu.solve(r)
             self.iterations += 1
             if self.linear:
                 return U
