@@ -397,11 +397,14 @@ class _Discretisation:
     def free_levels(self, jacobian: scipy.sparse.spmatrix, fixed: np.ndarray) -> list[int]:
         """Components of constraint fields whose constant the equations leave free (the
         Jacobian's columns of that component sum to zero on the free rows: the pressure of
-        enclosed or periodic flow)."""
+        enclosed or periodic flow).  A ``weak_form`` hides which fields are constraints: there
+        every component of a system of several fields is checked."""
         P = self.restriction(fixed)
         J = P.T @ jacobian @ P
         found = []
-        for c in self.constraint_rows:
+        candidates = self.constraint_rows if self.problem.equation.weak_form is None or len(self.problem.fields) == 1 \
+            else range(self.n)
+        for c in candidates:
             indicator = np.zeros(self.size)
             indicator[self.spaces.components[c][1]] = 1.0
             z = (P.T @ indicator > 0).astype(float)
