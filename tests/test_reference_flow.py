@@ -216,3 +216,48 @@ def test_taylor_green_velocity_converges_at_the_scheme_order_in_time(reference, 
     errors = [np.linalg.norm(reference.solve(problem, cells=32, dt=dt, scheme=scheme, cache=False)(points)[:, :2] - exact)
               for dt in (0.2, 0.1)]
     assert low < np.log2(errors[0] / errors[1]) < high, errors
+
+
+def test_ipcs_on_taylor_green_and_a_channel_with_an_outflow(reference):
+    """Incremental pressure correction: second order in time on the velocity (measured 1.8) and
+    the pressure (1.6) on taylor_green; Poiseuille flow through a do-nothing outflow stays exact."""
+    from pdekit import Initial, TimeInterval
+    from pdekit.pde_cases import get_case
+
+    problem = get_case("taylor_green", nu=0.5)
+    points = problem.sample_interior(2000, seed=0)
+    exact = problem.exact_solution(points)
+    errors = []
+    for dt in (0.1, 0.05):
+        solution = reference.solve(problem, cells=32, dt=dt, scheme="ipcs", cache=False)
+        error = solution(points) - exact
+        errors.append([np.linalg.norm(error[:, :2]) / np.linalg.norm(exact[:, :2]),
+                       np.linalg.norm(error[:, 2]) / np.linalg.norm(exact[:, 2])])
+    orders = np.log2(np.array(errors[0]) / np.array(errors[1]))
+    assert orders[0] > 1.6 and orders[1] > 1.4 and errors[1][0] < 1e-3 and errors[1][1] < 2e-2, (errors, orders)
+    assert solution.config["free_levels"] == 1
+
+    nu = 0.5
+
+    def steady(x, t, p):
+        return [4 * x[1] * (1 - x[1]), 0 * x[1], 8 * nu * (2 - x[0])]
+
+    channel = Problem(
+        name="poiseuille", geometry=Rectangle((0, 0), (2, 1)), time=TimeInterval(0.0, 0.2),
+        fields=[Field("u", 2), Field("p")],
+        equation=Equation(flux=lambda u, du, x, t, p: [[u[2] - nu * du[0][0], -nu * du[0][1]],
+                                                       [-nu * du[1][0], u[2] - nu * du[1][1]], [u[0], u[1]]],
+                          source=lambda u, du, x, t, p: [-(u[0] * du[0][0] + u[1] * du[0][1]),
+                                                         -(u[0] * du[1][0] + u[1] * du[1][1]), 0 * x[0]],
+                          time_coefficient=(1.0, 1.0, 0.0)),
+        conditions=[Dirichlet(lambda x, t, p: steady(x, t, p)[:2], on="left", field="u"),
+                    Dirichlet((0.0, 0.0), on=("top", "bottom"), field="u"),
+                    Initial(lambda x, t, p: steady(x, t, p)[:2], field="u")],
+        exact=steady,
+    )
+    solution = reference.solve(channel, cells=6, dt=0.05, scheme="ipcs", cache=False)
+    assert solution.config["free_levels"] == 0  # the outflow fixes the pressure increment
+    here = np.column_stack([np.random.default_rng(4).uniform((0, 0), (2, 1), (200, 2)), np.full(200, 0.2)])
+    np.testing.assert_allclose(solution(here), channel.exact_solution(here), atol=1e-8)
+    with pytest.raises(ValueError, match=r"scheme='ipcs' needs incompressible flow: .*use implicit_euler or crank_nicolson"):
+        reference.solve(get_case("heat2d"), scheme="ipcs", cache=False)

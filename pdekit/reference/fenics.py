@@ -17,8 +17,9 @@ A constraint field whose level the equations leave free (enclosed flow, periodic
 at one point during the solve and then shifted to zero mean (``pressure_level="mean"``, the
 default; ``"point"``: zero at the node nearest the domain's lower corner).  The result equals the
 zero-mean solution a Lagrange multiplier for the mean would give, at the cost of a point value.
-Steady problems whose Newton iteration fails from the start are solved by pseudo-transient
-continuation, or by continuation in a parameter (``continuation="Re:100"``).
+``scheme="ipcs"`` advances incompressible flow by incremental pressure correction
+(:mod:`.ipcs`) instead.  Steady problems whose Newton iteration fails from the start are solved
+by pseudo-transient continuation, or by continuation in a parameter (``continuation="Re:100"``).
 
 Dirichlet values and periodic identifications act through one restriction ``U = P z + g`` on
 the assembled SciPy systems, which keeps the DOLFINx surface small (see :mod:`.compat`).
@@ -59,12 +60,13 @@ from ..results import AXES, DEFAULT_RESOLUTION, Solution, default_grid, save_dat
 from . import compat
 from .compat import fem, ufl
 from .compat import mesh as dmesh
+from .ipcs import IPCS, check_structure
 from .newton import Newton, NotConverged
 from .spaces import Spaces, element_degrees, parse_elements
 
 __all__ = ["ReferenceSettings", "ReferenceSolution", "WeakFormContext", "solve"]
 
-SCHEMES = {"implicit_euler": 1.0, "crank_nicolson": 0.5}
+SCHEMES = {"implicit_euler": 1.0, "crank_nicolson": 0.5, "ipcs": 0.5}
 PRESSURE_LEVELS = ("mean", "point")
 DEFAULT_CELLS = {1: 1024, 2: 32, 3: 8}
 CACHE_VERSION = "fenics-reference-2"
@@ -81,7 +83,8 @@ class ReferenceSettings:
             cells across the largest extent for gmsh meshes (disks, polygons, domains with holes).
         dt: largest time step (default: a 200th of the interval); the step used divides the
             interval into a multiple of ``saves``.
-        scheme: ``implicit_euler`` or ``crank_nicolson``.
+        scheme: ``implicit_euler``, ``crank_nicolson``, or ``ipcs`` (incremental pressure
+            correction for incompressible flow, :mod:`.ipcs`; Crank-Nicolson in the momentum).
         saves: number of intervals between stored snapshots (``saves + 1`` times are kept);
             ``None``: every step, so that the Solution, linear in time between snapshots, errs
             in time no more than the scheme does.
@@ -675,6 +678,8 @@ def continuation_parameter(settings: ReferenceSettings) -> tuple[str, float | No
 
 def _check_supported(problem: Problem, settings: ReferenceSettings) -> None:
     """Refuse what the lowering cannot solve, saying why."""
+    if settings.scheme == "ipcs":
+        check_structure(problem)
     if settings.continuation:
         name, start = continuation_parameter(settings)
         numeric = {k for k, v in problem.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -819,6 +824,16 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
     newton = Newton(V, form, u, settings, varying=(t_new, t_old, t_older), reuse=True)
     level = _Level(disc, newton, u_n.x.array.copy(), fixed)
     P = newton.P = disc.restriction(level.fixed)
+    ipcs = None
+    if settings.scheme == "ipcs":  # after a first coupled step, which finds the pressure
+        lagged = [old[i] if c1[i] else state[i] for i in range(n)]
+        momentum = weighted([(theta, state, t_new), (1 - theta, lagged, t_old)], evolving) + rate(state, old, dt_c)
+        ipcs = IPCS(disc, settings, momentum, fixed, dt, (t_new, t_old, t_older), t_new)
+
+    def advance(U, when, step):
+        if ipcs is not None and step > 1:
+            return ipcs.step(U, when)
+        return level.shift(newton.solve(U, when))
 
     times, snapshots = [t0], [u_n.x.array.copy()]
     first = 1
@@ -843,7 +858,7 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         t_new.value = t
         U = u_n.x.array.copy()
         U[fixed] = dirichlet_values(t)[fixed]
-        U = level.shift(newton.solve(U, f"at t = {t:.6g}"))
+        U = advance(U, f"at t = {t:.6g}", step)
         if c2 != 0:
             u_nm1.x.array[:] = u_n.x.array
             t_older.value = t_old.value
@@ -855,6 +870,12 @@ def _march(problem: Problem, settings: ReferenceSettings, disc: _Discretisation,
         preemption.check(f"at t = {t:.6g} (step {step} of {steps})", lambda step=step: checkpoint.save(
             step=step, times=np.asarray(times), snapshots=np.asarray(snapshots), u_n=u_n.x.array, u_nm1=u_nm1.x.array))
     snapshots = np.asarray(snapshots)
+    if ipcs is not None:  # its pressure, like the coupled scheme's, belongs to t_n + dt / 2
+        _align_multipliers(snapshots, disc, np.asarray(times), 0.5 * dt)
+        stats = ipcs.stats
+        stats["newton_iterations"] += newton.iterations
+        stats["factorisations"] += newton.factorisations
+        return np.asarray(times), snapshots, stats
     if eq.weak_form is None:
         _align_multipliers(snapshots, disc, np.asarray(times), (1 - theta) * dt)
     return np.asarray(times), snapshots, _stats(newton, level)
