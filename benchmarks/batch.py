@@ -66,7 +66,7 @@ def generation_seconds(ranks: int, n: int) -> float:
             root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
             command = ["mpirun", *root, "--oversubscribe", "-n", str(ranks), *command]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
         elapsed = time.perf_counter() - started
         if done.returncode:
             raise RuntimeError(done.stderr[-2000:])

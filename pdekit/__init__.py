@@ -23,6 +23,7 @@ from .pde_cases import get_case, list_cases
 from .problem import (
     ArrayInputs,
     Box,
+    Difference,
     Dirichlet,
     Disk,
     Equation,
@@ -49,7 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "math", "Problem", "Field", "Equation", "Dirichlet", "Neumann", "Periodic", "Initial",
-    "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "GaussianRandomField",
+    "Interval", "Rectangle", "Box", "Disk", "Polygon", "Difference", "TimeInterval", "GaussianRandomField",
     "WhittleMaternField", "Threshold", "LogNormal", "ArrayInputs", "UniformParameter", "Joint", "GridFunction",
     "Solution", "FunctionSolution", "GridSolution", "load", "compare", "Comparison", "relative_l2",
     "get_case", "list_cases", "reference", "solvers",

@@ -322,3 +322,27 @@ def test_time_interval_must_be_nonempty(t0, t1):
 
 def test_time_interval_length():
     assert TimeInterval(0.5, 2.0).length == pytest.approx(1.5)
+
+
+def test_difference_cuts_holes_with_named_sides_and_outward_normals():
+    channel = Rectangle((0, 0), (2.2, 0.41)) - {"cylinder": Disk((0.2, 0.2), 0.05)}
+    assert set(channel.sides) == {"left", "right", "bottom", "top", "cylinder"}
+    assert channel.volume() == pytest.approx(2.2 * 0.41 - np.pi * 0.05**2)
+    interior = channel.sample_interior(500, "uniform", seed=0)
+    assert len(interior) == 500 and np.all(np.linalg.norm(interior - (0.2, 0.2), axis=1) >= 0.05)
+    boundary = channel.sample_boundary(400, "uniform", seed=0)
+    hole = boundary.select(boundary.sides == "cylinder")
+    assert len(hole.points) > 0
+    np.testing.assert_allclose(np.linalg.norm(hole.points - (0.2, 0.2), axis=1), 0.05)
+    np.testing.assert_allclose(hole.normals, -(hole.points - (0.2, 0.2)) / 0.05, atol=1e-12)  # out of the fluid
+    assert not channel.contains(hole.points + 1e-4 * hole.normals).any()
+
+
+@pytest.mark.parametrize("holes, words", [
+    ({"a": Disk((3.0, 0.2), 0.05)}, "strictly inside"),
+    ({"a": Disk((0.5, 0.2), 0.1), "b": Disk((0.55, 0.2), 0.1)}, "overlap"),
+    ({"a": Rectangle((0.1, 0.1), (0.2, 0.2))}, "Disk or Polygon"),
+])
+def test_difference_refuses_bad_holes(holes, words):
+    with pytest.raises(ValueError, match=words):
+        Rectangle((0, 0), (2.2, 0.41)) - holes

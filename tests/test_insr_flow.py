@@ -99,14 +99,6 @@ def test_solvers_that_cannot_take_the_constraint_say_so():
         INSR(integrator="splitting", time_steps=1, progress=False).solve(get_case("heat2d"))
 
 
-@pytest.mark.fenics
-def test_fenics_reference_refuses_a_constraint_row():
-    from pdekit import reference
-
-    with pytest.raises(ValueError, match="mixed-element FEniCS reference is not available.*method='spectral'"):
-        reference.solve(get_case("taylor_green"), method="fenics", cache=False)
-
-
 def test_periodic_network_is_periodic_and_its_jets_match_autograd():
     torch.manual_seed(0)
     network = PeriodicMLP([0.0, 0.0], [TWO_PI, 3.0], 2, width=8, depth=2, activation="sin", dtype=torch.float64)

@@ -325,8 +325,8 @@ def test_unknown_case_lists_valid_cases():
 
 def test_cases_are_the_documented_set():
     assert set(CASES) == {"poisson2d", "poisson_lshape", "heat2d", "burgers1d", "allen_cahn1d", "convection1d",
-                          "helmholtz2d", "klein_gordon", "advection1d", "taylor_green", "darcy2d", "darcy_periodic2d",
-                          "diffusion_reaction1d", "antiderivative", "ns2d_vorticity"}
+                          "helmholtz2d", "klein_gordon", "advection1d", "taylor_green", "cavity2d", "channel2d",
+                          "darcy2d", "darcy_periodic2d", "diffusion_reaction1d", "antiderivative", "ns2d_vorticity"}
 
 
 # -- fingerprints -----------------------------------------------------------------------------
@@ -416,3 +416,28 @@ def test_grf_rejects_bad_settings():
     for kwargs in ({"length_scale": 0}, {"variance": -1}, {"modes": 0}):
         with pytest.raises(ValueError, match="length_scale > 0"):
             GaussianRandomField("u0", **kwargs)
+
+
+# -- constraint fields ------------------------------------------------------------------------
+def test_constraint_fields_are_the_multipliers_of_rows_that_do_not_involve_them():
+    assert get_case("taylor_green").constraint_fields == ("p",)
+    assert get_case("heat2d").constraint_fields == ()
+    assert get_case("poisson2d").constraint_fields == ()
+
+
+def test_component_names_select_one_component():
+    problem = get_case("taylor_green")
+    assert problem.component_slice("u") == slice(0, 2)
+    assert problem.component_slice(problem.components[1]) == slice(1, 2)
+    with pytest.raises(ValueError, match="fields are: .*components"):
+        problem.component_slice("w")
+
+
+def test_fingerprint_of_a_closure_over_a_module_or_a_class():
+    import collections
+
+    def uses(module, kind):
+        return lambda: (module, kind)
+
+    assert fingerprint(uses(np, collections.defaultdict)) == fingerprint(uses(np, collections.defaultdict))
+    assert fingerprint(uses(np, dict)) != fingerprint(uses(np, collections.defaultdict))

@@ -392,12 +392,11 @@ def test_reference_command_solves_taylor_green_spectrally(tmp_path, capsys):
     assert "not periodic along axis 0, 1" in capsys.readouterr().err
 
 
-@pytest.mark.fenics
-def test_reference_command_says_why_fenics_cannot_take_taylor_green(tmp_path, capsys):
+def test_reference_command_says_why_the_spectral_method_cannot_take_a_bounded_box(tmp_path, capsys):
     from pdekit.cli import main
 
-    assert main(["reference", "taylor_green", "--option", "method=fenics", "--out", str(tmp_path / "x.nc")]) == 2
-    assert "use method='spectral'" in capsys.readouterr().err
+    assert main(["reference", "heat2d", "--option", "method=spectral", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "not periodic along axis 0, 1 (every axis must be); use method='fenics'" in capsys.readouterr().err
 
 
 # -- against the FEniCS reference --------------------------------------------------------------

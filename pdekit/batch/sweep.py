@@ -22,6 +22,7 @@ import ctypes
 import itertools
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -146,8 +147,10 @@ def run_local(sweep: Sweep, workers: int = 1, progress: bool = False) -> dict:
             log = open(folder / "log.txt", "ab")
             command = [sys.executable, "-m", "pdekit", "run", str(folder / "config.json"), "--folder", str(folder),
                        "--base", str(sweep.base), "--quiet"]
-            active.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_end_with_parent),
-                           log, folder))
+            # env: the environment Python started with, without the variables an MPI singleton (as
+            # DOLFINx's import starts) adds to the process's own: they would make the child an MPI rank
+            active.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_end_with_parent,
+                                            env=dict(os.environ)), log, folder))
         time.sleep(0.05)
         for item in list(active):
             process, log, folder = item

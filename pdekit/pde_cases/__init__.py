@@ -14,6 +14,8 @@ from .advection1d import advection1d
 from .allen_cahn1d import allen_cahn1d
 from .antiderivative import antiderivative
 from .burgers1d import burgers1d
+from .cavity2d import cavity2d
+from .channel2d import channel2d
 from .convection1d import convection1d
 from .darcy2d import darcy2d
 from .darcy_periodic2d import darcy_periodic2d
@@ -31,8 +33,8 @@ __all__ = ["CASES", "get_case", "list_cases", "recipe", "load_problem"]
 CASES = {
     f.__name__: f
     for f in (poisson2d, poisson_lshape, heat2d, burgers1d, allen_cahn1d, convection1d, helmholtz2d, klein_gordon,
-              advection1d, taylor_green, darcy2d, darcy_periodic2d, diffusion_reaction1d, antiderivative,
-              ns2d_vorticity)
+              advection1d, taylor_green, cavity2d, channel2d, darcy2d, darcy_periodic2d, diffusion_reaction1d,
+              antiderivative, ns2d_vorticity)
 }
 
 

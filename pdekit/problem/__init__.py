@@ -2,7 +2,7 @@
 
 from .conditions import Dirichlet, Initial, Neumann, Periodic
 from .equation import Equation
-from .geometry import BoundaryPoints, Box, Disk, Geometry, Interval, Polygon, Rectangle, TimeInterval
+from .geometry import BoundaryPoints, Box, Difference, Disk, Geometry, Interval, Polygon, Rectangle, TimeInterval
 from .inputs import (
     ArrayInputs,
     GaussianRandomField,
@@ -21,7 +21,7 @@ from .problem import Field, Parameters, Problem
 __all__ = [
     "Problem", "Field", "Parameters", "Equation",
     "Dirichlet", "Neumann", "Periodic", "Initial",
-    "Geometry", "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "BoundaryPoints",
+    "Geometry", "Interval", "Rectangle", "Box", "Disk", "Polygon", "Difference", "TimeInterval", "BoundaryPoints",
     "InputFamily", "InputFunction", "GaussianRandomField", "WhittleMaternField", "Threshold", "LogNormal",
     "ArrayInputs", "UniformParameter", "Joint", "GridFunction", "SeriesFunction",
 ]

@@ -17,6 +17,10 @@ def describe(value):
         code = value.__code__
         closure = [c.cell_contents for c in value.__closure__ or ()]
         return {"code": _code(code), "defaults": describe(value.__defaults__), "closure": describe(closure)}
+    if isinstance(value, types.ModuleType):  # a closure over an imported module: its name, not its contents
+        return {"module": value.__name__}
+    if isinstance(value, type):
+        return {"class": f"{value.__module__}.{value.__qualname__}"}
     if isinstance(value, (list, tuple)):
         return [describe(v) for v in value]
     if isinstance(value, dict) or hasattr(value, "items") and callable(value.items):

@@ -16,7 +16,7 @@ from matplotlib.path import Path
 
 from .sampling import check_method, split_count, unit_samples
 
-__all__ = ["Geometry", "Interval", "Rectangle", "Box", "Disk", "Polygon", "TimeInterval", "BoundaryPoints"]
+__all__ = ["Geometry", "Interval", "Rectangle", "Box", "Disk", "Polygon", "Difference", "TimeInterval", "BoundaryPoints"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,10 @@ class Geometry:
 
     def volume(self) -> float:
         raise NotImplementedError
+
+    def __sub__(self, hole) -> "Difference":
+        """This domain with ``hole`` (or ``{name: hole}``) cut out: a :class:`Difference`."""
+        return Difference(self, hole)
 
     def side_marker(self, name: str) -> Callable[[np.ndarray], np.ndarray]:
         """A component-first predicate that is true on side ``name`` (for DOLFINx markers)."""
@@ -285,6 +289,61 @@ class Polygon(Geometry):
 
     def __repr__(self):
         return f"Polygon({self.vertices.tolist()})"
+
+
+class Difference(Geometry):
+    """A 2D domain with holes: ``outer`` (a Rectangle, Disk or Polygon) minus ``holes`` (Disks or
+    Polygons strictly inside it and apart from each other), e.g. the channel past a cylinder.
+
+    Args:
+        outer: the domain the holes are cut from; its sides keep their names.
+        holes: ``{name: geometry}``; a Disk hole's circle is the side ``name``, a Polygon hole's
+            edges are ``name_edge0``, ``name_edge1``, ...  A single geometry is named ``hole``.
+
+    ``Rectangle(...) - Disk(...)`` is ``Difference(Rectangle(...), {"hole": Disk(...)})``.
+    """
+
+    def __init__(self, outer: Geometry, holes):
+        holes = {"hole": holes} if isinstance(holes, Geometry) else dict(holes)
+        for name, shape in (("outer", outer), *holes.items()):
+            if not isinstance(shape, (Rectangle, Disk, Polygon) if name == "outer" else (Disk, Polygon)):
+                raise ValueError(f"Difference: {name} must be a {'Rectangle, Disk or Polygon' if name == 'outer' else 'Disk or Polygon'}, "
+                                 f"got {type(shape).__name__}")
+        if not holes:
+            raise ValueError("Difference needs at least one hole")
+        self.outer, self.holes = outer, holes
+        self.dim, self.lower, self.upper = 2, outer.lower, outer.upper
+        probes = {name: shape.sample_boundary(256, "grid", 0).points for name, shape in holes.items()}
+        for name, points in probes.items():
+            inside = outer.contains(points) & ~np.any([side.contains(points.T) for side in outer._sides], axis=0)
+            if not inside.all():
+                raise ValueError(f"Difference: hole {name!r} must lie strictly inside the outer domain")
+            for other, shape in holes.items():
+                if other != name and shape.contains(points).any():
+                    raise ValueError(f"Difference: holes {name!r} and {other!r} overlap; they must be apart")
+        sides = list(outer._sides)
+        for name, shape in holes.items():
+            for side in shape._sides:
+                sides.append(_Side(name if isinstance(shape, Disk) else f"{name}_{side.name}", side.measure,
+                                   lambda unit, place=side.place: (place(unit)[0], -place(unit)[1]), side.contains))
+        names = [side.name for side in sides]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Difference: side names must be unique, got {names}; rename the holes")
+        self._sides = tuple(sides)
+
+    def contains(self, points):
+        points = np.asarray(points, dtype=float)
+        inside = self.outer.contains(points)
+        for shape in self.holes.values():
+            on_edge = np.any([side.contains(points.T) for side in shape._sides], axis=0)
+            inside &= ~shape.contains(points) | on_edge
+        return inside
+
+    def volume(self):
+        return self.outer.volume() - sum(shape.volume() for shape in self.holes.values())
+
+    def __repr__(self):
+        return f"Difference({self.outer!r}, {self.holes!r})"
 
 
 @dataclass(frozen=True)

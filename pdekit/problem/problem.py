@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .conditions import Dirichlet, Initial, Neumann, Periodic
-from .equation import Equation
+from .equation import Equation, flux_rows, source_rows
 from .geometry import BoundaryPoints, Geometry, TimeInterval, _AxisBox
 from .inputs import InputFamily
 from .sampling import unit_samples
@@ -161,7 +161,8 @@ class Problem:
         return self.equation.time_coefficients(self.n_components)
 
     def component_slice(self, field_name: str | None) -> slice:
-        """The components of ``field_name`` (``None``: the only field) in the stacked unknown."""
+        """The components of ``field_name`` (``None``: the only field) in the stacked unknown; a
+        component's own name (``u_1``, see :attr:`components`) selects that component alone."""
         if field_name is None:
             if len(self.fields) != 1:
                 raise ValueError(f"this problem has several fields; name one of: {_names(self.field_names)}")
@@ -171,7 +172,47 @@ class Problem:
             if f.name == field_name:
                 return slice(start, start + f.components)
             start += f.components
-        raise ValueError(f"unknown field {field_name!r}; this problem's fields are: {_names(self.field_names)}")
+        if field_name in self.components:
+            index = self.components.index(field_name)
+            return slice(index, index + 1)
+        raise ValueError(f"unknown field {field_name!r}; this problem's fields are: {_names(self.field_names)} "
+                         f"(components: {_names(self.components)})")
+
+    @functools.cached_property
+    def constraint_fields(self) -> tuple[str, ...]:
+        """Fields whose equations are constraints on the others: no time derivative (evolution
+        problems) and rows that do not depend on the field itself, so that the field acts as their
+        Lagrange multiplier (the pressure of ``div u = 0``).  Found by evaluating the flux and the
+        source at seeded test states with the field perturbed; a problem given only by a
+        ``weak_form`` has none."""
+        eq = self.equation
+        if eq.flux is None and eq.source is None:
+            return ()
+        n, d = self.n_components, self.dim
+        x, t = self.split_points(self.sample_interior(4, seed=12345))
+        rng = np.random.default_rng(4242)
+        u, du = rng.uniform(0.5, 1.5, (n, 4)), rng.uniform(-1.0, 1.0, (n, d, 4))
+        found = []
+        for f in self.fields:
+            part = self.component_slice(f.name)
+            if self.is_evolution and any(self.time_coefficients[part]):
+                continue
+            moved_u, moved_du = u.copy(), du.copy()
+            moved_u[part] += rng.uniform(0.5, 1.5, moved_u[part].shape)
+            moved_du[part] += rng.uniform(0.5, 1.5, moved_du[part].shape)
+            if np.allclose(self._rows(u, du, x, t)[part], self._rows(moved_u, moved_du, x, t)[part], rtol=1e-12, atol=1e-12):
+                found.append(f.name)
+        return tuple(found)
+
+    def _rows(self, u, du, x, t) -> np.ndarray:
+        """Flux and source per row, ``(n, d + 1, N)``, at states ``u`` ``(n, N)`` and ``du`` ``(n, d, N)``."""
+        n, d, eq = self.n_components, self.dim, self.equation
+        points = u.shape[-1]
+        uu, dd = (u[0], du[0]) if n == 1 else (u, du)
+        flux = flux_rows(eq.flux(uu, dd, x, t, self.p), n, d) if eq.flux else [[0.0] * d] * n
+        source = source_rows(eq.source(uu, dd, x, t, self.p), n) if eq.source else [0.0] * n
+        return np.array([[np.broadcast_to(np.asarray(v, dtype=float), (points,)) for v in [*flux[i], source[i]]]
+                         for i in range(n)])
 
     @functools.cached_property
     def p(self) -> Parameters:

@@ -2,9 +2,9 @@
 
 Two methods: ``fenics`` (FEniCSx finite elements, any geometry and condition; :mod:`.fenics`) and
 ``spectral`` (a batched pseudo-spectral solver in torch for problems periodic along every axis;
-:mod:`.spectral`).  ``solve(problem, method="auto")`` takes FEniCS unless FEniCS cannot solve the
-problem and the spectral solver can: a fully periodic problem with a constraint row (the pressure
-of incompressible flow, a stream function).  Each method is imported on first use, so the
+:mod:`.spectral`).  ``solve(problem, method="auto")`` takes FEniCS, except for a fully periodic problem
+with a constraint row (the pressure of incompressible flow, a stream function): the spectral
+solver answers those to rounding error without a mixed element.  Each method is imported on first use, so the
 spectral solver works without DOLFINx.
 """
 
@@ -30,7 +30,7 @@ def cache_dir() -> Path:
 def choose_method(problem, method: str = "auto") -> str:
     """The method ``solve`` uses: ``method`` itself, or for ``"auto"`` ``"spectral"`` where the
     problem is periodic along every axis and has a constraint row (time coefficient 0 beside
-    nonzero ones), which the FEniCS lowering cannot solve; otherwise ``"fenics"``."""
+    nonzero ones), which it solves in Fourier space; otherwise ``"fenics"``."""
     if method not in METHODS:
         raise ValueError(f"unknown reference method {method!r}; valid methods: {', '.join(METHODS)}")
     if method != "auto":

@@ -38,7 +38,7 @@ finally:
             logging.getLogger().removeHandler(_handler)
 
 __all__ = [
-    "VERSION", "fem", "mesh", "ufl", "function_space", "discontinuous_space", "interval", "rectangle", "box",
+    "VERSION", "fem", "mesh", "ufl", "function_space", "mixed_space", "collapse", "discontinuous_space", "interval", "rectangle", "box",
     "gmsh_to_mesh", "constant", "assemble_matrix", "assemble_vector", "locate_cells", "cell_diameters",
 ]
 
@@ -54,6 +54,27 @@ def function_space(msh, degree: int, components: int):
         return fem.VectorFunctionSpace(msh, ("Lagrange", degree), dim=components)
     shape = () if components == 1 else (components,)
     return fem.functionspace(msh, ("Lagrange", degree, shape))
+
+
+def mixed_space(msh, parts):
+    """The mixed space of Lagrange elements, one per ``(degree, components)`` in ``parts``."""
+    if VERSION < (0, 7):
+        cell = msh.ufl_cell()
+        elements = [ufl.FiniteElement("Lagrange", cell, degree) if components == 1 else
+                    ufl.VectorElement("Lagrange", cell, degree, dim=components) for degree, components in parts]
+        return fem.FunctionSpace(msh, ufl.MixedElement(elements))
+    import basix.ufl
+
+    cell = msh.topology.cell_name()
+    elements = [basix.ufl.element("Lagrange", cell, degree, shape=() if components == 1 else (components,))
+                for degree, components in parts]
+    return fem.functionspace(msh, basix.ufl.mixed_element(elements))
+
+
+def collapse(subspace) -> tuple:
+    """A subspace as a space of its own and the indices of its dofs in the parent's dof array."""
+    space, dofs = subspace.collapse()
+    return space, np.asarray(dofs, dtype=np.int64)
 
 
 def discontinuous_space(msh):
