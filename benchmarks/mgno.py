@@ -76,7 +76,8 @@ RECIPES = {
         "unet": dict(width=17, depth=3, loss="h1", lr=1e-3, schedule="onecycle", batch_size=8, epochs=500),
     },
 }
-PERIODIC = dict(lr=2e-3, schedule="onecycle", batch_size=8)  # the Darcy MgNO, padded as the Problem says or not
+# the Darcy MgNO, padded as the Problem says or not; at the Darcy peak (2e-3) it diverged in epoch 6 of 20
+PERIODIC = dict(lr=1e-3, schedule="onecycle", batch_size=8)
 GOALS = {"mgno_vs_fno": 0.7, "mgno_rel_l2": 1e-2, "speedup_vs_fenics": 100.0}
 
 
@@ -196,7 +197,7 @@ def goals(result: dict) -> dict:
     if "unet" in rows:
         out["mgno_below_unet"] = {"measured": mgno["rel_l2"] / rows["unet"]["rel_l2"],
                                   "met": mgno["rel_l2"] < rows["unet"]["rel_l2"]}
-    if "darcy_periodic2d" in result:
+    if "circular" in result.get("darcy_periodic2d", {}):
         p = result["darcy_periodic2d"]
         out["circular_below_zero_padding"] = {"measured": p["circular"]["rel_l2"] / p["zeros"]["rel_l2"],
                                               "met": p["circular"]["rel_l2"] < p["zeros"]["rel_l2"]}
@@ -219,7 +220,7 @@ def table(result: dict) -> str:
     for name, reason in result["darcy2d"]["skipped"].items():
         lines.append(f"{name:6} skipped: {reason}")
     lines.append(f"FEniCS: {result['fenics_ms_per_sample']:.1f} ms per sample (one solve of test sample 0)")
-    if "darcy_periodic2d" in result:
+    if "circular" in result.get("darcy_periodic2d", {}):
         p = result["darcy_periodic2d"]
         lines.append(f"darcy_periodic2d MgNO: circular padding {p['circular']['rel_l2']:.3e}, "
                      f"zero padding {p['zeros']['rel_l2']:.3e} (rel L2, {p['circular']['epochs']} epochs)")
@@ -253,8 +254,12 @@ def main(argv=None):
     result["darcy2d"] = darcy(args, turns)
     result["fenics"] = fenics_ms(args.quick)
     result["fenics_ms_per_sample"] = result["fenics"]["timed_ms"]
+    write_json(args.out, result)  # kept, whatever the periodic part does
     if not args.no_periodic:
-        result["darcy_periodic2d"] = periodic(args, turns)
+        try:
+            result["darcy_periodic2d"] = periodic(args, turns)
+        except RuntimeError as failed:
+            result["darcy_periodic2d"] = {"failed": f"{failed}: {failed.__cause__}"}
     result["goals"] = goals(result)
     load = turns.load or [os.getloadavg()[0]]
     result["machine"] = {"cores": os.cpu_count(), "processor": platform.processor() or platform.machine(),
