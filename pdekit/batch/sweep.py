@@ -134,10 +134,15 @@ def summary(sweep: Sweep) -> dict:
 
 # -- executors ---------------------------------------------------------------------------------
 def run_local(sweep: Sweep, workers: int = 1, progress: bool = False) -> dict:
-    """Run the pending runs, ``workers`` at a time, each as ``python -m pdekit run`` in its own process."""
+    """Run the pending runs, ``workers`` at a time, each as ``python -m pdekit run`` in its own process
+    with ``cores / workers`` threads (``OMP_NUM_THREADS`` unless set)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     queue, active = list(_pending(sweep)), []
+    # the environment Python started with, without the variables an MPI singleton (as DOLFINx's import
+    # starts) adds to the process's own: they would make a child an MPI rank; and a share of the cores
+    # per run (as a scheduler's cpus-per-task), unless the user set the threads
+    environment = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers)), **os.environ}
     while queue or active:
         while queue and len(active) < workers:
             run = queue.pop(0)
@@ -147,10 +152,8 @@ def run_local(sweep: Sweep, workers: int = 1, progress: bool = False) -> dict:
             log = open(folder / "log.txt", "ab")
             command = [sys.executable, "-m", "pdekit", "run", str(folder / "config.json"), "--folder", str(folder),
                        "--base", str(sweep.base), "--quiet"]
-            # env: the environment Python started with, without the variables an MPI singleton (as
-            # DOLFINx's import starts) adds to the process's own: they would make the child an MPI rank
             active.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_end_with_parent,
-                                            env=dict(os.environ)), log, folder))
+                                            env=environment), log, folder))
         time.sleep(0.05)
         for item in list(active):
             process, log, folder = item
