@@ -300,6 +300,7 @@ def test_the_slurm_dry_run_prints_the_array_and_resources(workdir, capsys):
     assert "unknown slurm options ['partitoin']" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # its 3,000 steps must outlast a 12 s signal: true under load, not on an idle machine
 def test_submitit_requeues_a_preempted_run_which_resumes_bit_for_bit(workdir):
     """submitit's local executor for real: a short time limit, USR2 before it, requeue, resume."""
     config = toml(workdir / "q.toml", {"command": "solve", "case": "problems.py:heat", "solver": "pinn",
