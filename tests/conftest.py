@@ -65,3 +65,31 @@ def resumes_bit_for_bit(tmp_path, monkeypatch):
             assert torch.equal(a, b)
 
     return check
+
+
+@pytest.fixture
+def killed_after_two_checkpoints(monkeypatch):
+    """A context in which operator training is killed (``KeyboardInterrupt``) right after its second
+    checkpoint, as a scheduler would kill it; the loop is whole again after it."""
+    import contextlib
+
+    from pdekit.operators import training as loop
+
+    @contextlib.contextmanager
+    def killed():
+        original, calls = loop._save, {"n": 0}
+
+        def save_then_die(*args):
+            original(*args)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(loop, "_save", save_then_die)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(loop, "_save", original)
+
+    return killed

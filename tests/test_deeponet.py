@@ -10,7 +10,6 @@ import pdekit
 from pdekit import data
 from pdekit.derivatives.jet import Jet
 from pdekit.operators import DeepONet, PIDeepONet, load
-from pdekit.operators import training as loop
 from pdekit.operators.deeponet import DeepONetConfig, DeepONetNetwork, Envelope
 from pdekit.operators.physics import FunctionSamples, PhysicsLoss
 
@@ -349,26 +348,15 @@ def test_pod_deeponet_uses_the_data_modes(anti):
         operator.predict(np.zeros((1, 1, 11)), np.zeros((5, 1)))
 
 
-def test_training_resumes_bit_for_bit(anti, tmp_path, monkeypatch):
+def test_training_resumes_bit_for_bit(anti, tmp_path, killed_after_two_checkpoints):
     problem = pdekit.get_case("antiderivative")
     for name, make, fit in (
             ("data", lambda: small(points_per_sample=2), lambda op, **k: op.fit(anti["train"], **k)),
             ("physics", lambda: small(PIDeepONet, n_functions=30, n_interior=8, n_boundary=4, trunk_depth=2,
                                       branch_depth=2), lambda op, **k: op.fit(problem=problem, **k))):
         whole = fit(make(), checkpoint=tmp_path / f"{name}-whole.pt")
-        original = loop._save
-        calls = {"n": 0}
-
-        def killed(*args, original=original, calls=calls):
-            original(*args)
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise KeyboardInterrupt  # killed after the checkpoint of epoch 2
-
-        monkeypatch.setattr(loop, "_save", killed)
-        with pytest.raises(KeyboardInterrupt):
+        with killed_after_two_checkpoints():
             fit(make(), checkpoint=tmp_path / f"{name}.pt")
-        monkeypatch.setattr(loop, "_save", original)
         resumed = fit(make(), checkpoint=tmp_path / f"{name}.pt", resume=True)
         assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history], name
         for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):

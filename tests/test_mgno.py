@@ -162,26 +162,15 @@ def small(**options):
                    "device": "cpu", **options})
 
 
-def test_mgno_trains_resumes_bit_for_bit_and_round_trips(toy, tmp_path, monkeypatch):
+def test_mgno_trains_resumes_bit_for_bit_and_round_trips(toy, tmp_path, killed_after_two_checkpoints):
     def run():
         return small(layers=1, epochs=3)
 
     whole = run().fit(toy["train"], validation=toy["validation"], checkpoint=tmp_path / "whole.pt")
     assert whole.history[-1]["train_loss"] < whole.history[0]["train_loss"]
     assert len(whole.model.network.cycles[0].smoothers) == coarsest_levels((16, 16)) == 4
-    original = loop._save
-    calls = {"n": 0}
-
-    def killed(*args):
-        original(*args)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed after the checkpoint of epoch 2
-
-    monkeypatch.setattr(loop, "_save", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_two_checkpoints():
         run().fit(toy["train"], validation=toy["validation"], checkpoint=tmp_path / "run.pt")
-    monkeypatch.setattr(loop, "_save", original)
     resumed = run().fit(toy["train"], validation=toy["validation"], checkpoint=tmp_path / "run.pt", resume=True)
     assert resumed.history == [{**row, "wall_time": r["wall_time"]} for row, r in zip(whole.history, resumed.history)]
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):

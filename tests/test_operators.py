@@ -9,7 +9,6 @@ import torch
 import pdekit
 from pdekit import data
 from pdekit.operators import UNet, get_operator, load
-from pdekit.operators import training as loop
 from pdekit.operators.losses import grid_gradient, relative_h1, relative_l2
 from pdekit.operators.normaliser import ChannelNormaliser
 from pdekit.operators.padding import padding_modes
@@ -141,21 +140,10 @@ def test_solve_answers_with_a_solution_for_a_member_of_the_family(darcy):
 
 
 @pytest.mark.fenics
-def test_training_resumes_bit_for_bit(darcy, tmp_path, monkeypatch):
+def test_training_resumes_bit_for_bit(darcy, tmp_path, killed_after_two_checkpoints):
     whole = small().fit(darcy["train"], validation=darcy["validation"], checkpoint=tmp_path / "whole.pt")
-    original = loop._save
-    calls = {"n": 0}
-
-    def killed(*args):
-        original(*args)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed after the checkpoint of epoch 2
-
-    monkeypatch.setattr(loop, "_save", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_two_checkpoints():
         small().fit(darcy["train"], validation=darcy["validation"], checkpoint=tmp_path / "run.pt")
-    monkeypatch.setattr(loop, "_save", original)
     assert torch.load(tmp_path / "run.pt", weights_only=False)["epoch"] == 2
     resumed = small().fit(darcy["train"], validation=darcy["validation"], checkpoint=tmp_path / "run.pt", resume=True)
     assert resumed.history == [{**row, "wall_time": r["wall_time"]} for row, r in zip(whole.history, resumed.history)]

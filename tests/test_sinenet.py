@@ -11,7 +11,6 @@ from torch import nn
 import pdekit
 from pdekit import data
 from pdekit.operators import SineNet, UNet
-from pdekit.operators import training as loop
 from pdekit.operators.sinenet import SineNetNetwork, matched_multiplier
 from pdekit.results import FunctionSolution
 from pdekit.solvers.models import parameter_count
@@ -128,20 +127,10 @@ def test_the_unet_rolls_out_too_from_the_initial_value(trajectories):
     np.testing.assert_allclose(values[0], problem.params["u0"](grid).reshape(16, 16), atol=1e-12)
 
 
-def test_windowed_training_resumes_bit_for_bit(trajectories, tmp_path, monkeypatch):
+def test_windowed_training_resumes_bit_for_bit(trajectories, tmp_path, killed_after_two_checkpoints):
     whole = small().fit(trajectories["train"], checkpoint=tmp_path / "whole.pt")
-    original, calls = loop._save, {"n": 0}
-
-    def killed(*args):
-        original(*args)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "_save", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_two_checkpoints():
         small().fit(trajectories["train"], checkpoint=tmp_path / "cut.pt")
-    monkeypatch.setattr(loop, "_save", original)
     resumed = small().fit(trajectories["train"], checkpoint=tmp_path / "cut.pt", resume=True)
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
