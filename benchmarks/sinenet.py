@@ -47,6 +47,7 @@ OUT = Path(__file__).parent / "results" / "sinenet.json"
 FIGURE = OUT.with_name("sinenet_rollout.png")
 DATA = ROOT / "data"
 HISTORY, STEPS = 10, 40  # the FNO protocol
+CHANNELS_IN = HISTORY + 4  # and SineNet's position channels: cos and sin of the phase along both periodic axes
 SCALES = {
     "full": {"train": 1000, "validation": 100, "test": 200, "grid": 64, "width": 32, "levels": 4, "epochs": 50,
              "batch_size": 32, "fno_modes": 16},
@@ -82,9 +83,9 @@ def contenders(scale: dict, epochs: int) -> dict:
     common = dict(COMMON, epochs=epochs, batch_size=scale["batch_size"])
     width, levels = scale["width"], scale["levels"]
     modes = (("circular", "circular"),) * 2
-    target = parameter_count(SineNetNetwork(HISTORY, 1, 2, modes, 8, width, 1.425, levels))
+    target = parameter_count(SineNetNetwork(CHANNELS_IN, 1, 2, modes, 8, width, 1.425, levels))
     operators = {f"sinenet{k}": SineNet(waves=k, width=width, levels=levels,
-                                        mult=1.425 if k == 8 else matched_multiplier(target, k, width, HISTORY, 1,
+                                        mult=1.425 if k == 8 else matched_multiplier(target, k, width, CHANNELS_IN, 1,
                                                                                       levels=levels), **common)
                  for k in (1, 2, 4, 8)}
     operators["sinenet8_zero_padding"] = zero_padded(SineNet)(waves=8, width=width, levels=levels, **common)

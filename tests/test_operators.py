@@ -9,6 +9,7 @@ import torch
 import pdekit
 from pdekit import data
 from pdekit.operators import UNet, get_operator, load
+from pdekit.operators.layers import PeriodicPosition
 from pdekit.operators.losses import grid_gradient, relative_h1, relative_l2
 from pdekit.operators.normaliser import ChannelNormaliser
 from pdekit.operators.padding import padding_modes
@@ -86,6 +87,16 @@ def test_unet_with_circular_padding_is_equivariant_to_periodic_shifts():
     zero.load_state_dict(net.state_dict())
     assert not np.allclose(zero(x.roll(shift, dims=(2, 3))).detach().numpy(),
                            zero(x).roll(shift, dims=(2, 3)).detach().numpy(), atol=1e-3)
+
+
+def test_periodic_position_channels_are_the_phase_of_the_periodic_axes_only():
+    position = PeriodicPosition(lambda x: x, dim=2, axes=(1,))
+    out = position(torch.zeros(3, 2, 5, 8, dtype=torch.float64))
+    assert out.shape == (3, 4, 5, 8) and torch.equal(out[:, :2], torch.zeros(3, 2, 5, 8, dtype=torch.float64))
+    phase = 2 * np.pi * np.arange(8) / 8  # the periodic grid: one period, no repeated end
+    np.testing.assert_allclose(out[:, 2].numpy(), np.broadcast_to(np.cos(phase), (3, 5, 8)), atol=1e-15)
+    np.testing.assert_allclose(out[:, 3].numpy(), np.broadcast_to(np.sin(phase), (3, 5, 8)), atol=1e-15)
+    assert PeriodicPosition(lambda x: x, dim=2, axes=(0, 1))(torch.zeros(1, 1, 6, 4)).shape == (1, 5, 6, 4)
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (17, 13), (9, 30)])

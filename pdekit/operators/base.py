@@ -31,6 +31,7 @@ from ..problem.inputs import InputFunction
 from ..results import GridSolution, versions
 from ..solvers.models import parameter_count
 from ..solvers.training import resolve_device, resolve_dtype
+from .layers import PeriodicPosition
 from .losses import LOSSES
 from .normaliser import Normalised
 from .training import Distribution, OperatorTraining, fit
@@ -110,9 +111,13 @@ class NeuralOperator(ABC):
         """The network for ``self.meta`` between normalisers, in ``self.dtype`` (complex weights, as FNO's
         spectral ones, in the complex type of that precision), on ``self.device``."""
         complex_dtype = {torch.float32: torch.complex64, torch.float64: torch.complex128}[self.dtype]
-        model = Normalised(self._network(self.meta), self.meta["in_channels"], self.meta["out_channels"])
+        model = Normalised(self._full_network(), self.meta["in_channels"], self.meta["out_channels"])
         return model._apply(lambda t: t.to(complex_dtype) if t.is_complex() else
                             t.to(self.dtype) if t.is_floating_point() else t).to(self.device)
+
+    def _full_network(self) -> torch.nn.Module:
+        """The network between the normalisers: :meth:`_network` (grid operators add position channels)."""
+        return self._network(self.meta)
 
     def fit(self, data, validation=None, checkpoint=None, resume: bool = False,
             distribution: Distribution | None = None, on_epoch=None) -> "NeuralOperator":
@@ -238,10 +243,15 @@ class GridTraining(OperatorTraining):
             frames as channels), trained on every window of the trajectories and evaluated by
             autoregressive :meth:`GridOperator.rollout` too.
         fields: the output fields to learn, comma-separated (default: all).
+        periodic_position: give the network ``cos`` and ``sin`` of the phase along each periodic
+            axis as extra input channels (:class:`.layers.PeriodicPosition`): without them a
+            circularly padded network cannot place a fixed forcing or coefficient.  ``False``
+            keeps the network exactly equivariant to periodic shifts (for a problem that is).
     """
 
     history: int = 0
     fields: str = ""
+    periodic_position: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -254,6 +264,16 @@ class GridOperator(NeuralOperator):
     with ``history = h``, from the last ``h`` frames of an evolution to the next one."""
 
     Config = GridTraining
+    #: the network places itself on the grid (FNO's positional embedding): no position channels
+    embeds_position = False
+
+    def _full_network(self):
+        axes = self.meta["structure"]["periodic_axes"]
+        if not self.config.periodic_position or self.embeds_position or not axes:
+            return self._network(self.meta)
+        dim = self.meta["structure"]["dim"]
+        widened = {**self.meta, "in_channels": self.meta["in_channels"] + 2 * len(axes)}
+        return PeriodicPosition(self._network(widened), dim, axes)
 
     def _data(self, data):
         from ..data.views import OperatorData

@@ -63,6 +63,7 @@ class FNO(GridOperator):
 
     name = "fno"
     Config = FNOConfig
+    embeds_position = True
 
     def _network(self, meta):
         neuralop, c = _neuralop(), self.config

@@ -30,7 +30,9 @@ and is applied before every convolution, the transposed ones included, so that a
 V-cycle commutes with shifts by multiples of ``2^(levels-1)``; a grid of ``n`` points coarsens to
 ``ceil(n / 2)`` (coarse point ``i`` sits on fine point ``2 i``) and prolongation is cropped to the
 finer size, so odd grids work; ``levels=0`` goes down to the coarsest grid of at least 2 points
-per axis; any grid dimension 1 to 3.
+per axis; any grid dimension 1 to 3.  On periodic axes the network also reads its position
+(``periodic_position``, :class:`.layers.PeriodicPosition`), since circular padding alone leaves it
+blind to where a fixed forcing or coefficient sits.
 
 Parameters (:func:`parameter_count`): the paper's Darcy model (width 24, 4 layers, 6 levels,
 ``pre_smoothing=1``, ``coarsest_smoothing=2``) has 572,661 for one input and one output channel.
