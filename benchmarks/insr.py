@@ -38,20 +38,14 @@ import torch
 
 from pdekit import get_case
 from pdekit.atomic import write_json
+from pdekit.pde_cases import recipe
 from pdekit.reference import spectral
 from pdekit.solvers.insr import INSR
 from pdekit.solvers.upwind import upwind_advection
 
 RESULTS = Path(__file__).parent / "results"
-ADVECTION = dict(model="siren", width=20, depth=3, integrator="midpoint", time_steps=300, n_points=1000,
-                 init_iterations=2000, init_lbfgs_iterations=300, iterations=100, lr=2e-4, lbfgs_iterations=10,
-                 compile=True)
-HEAT = dict(model="siren", width=32, depth=3, omega0=10.0, integrator="midpoint", time_steps=40, n_points=2000,
-            n_boundary=200, init_iterations=1000, init_lbfgs_iterations=500, iterations=0, lbfgs_iterations=80,
-            dtype="float64", compile=True)
-TAYLOR_GREEN = dict(integrator="splitting", model="siren", width=24, depth=2, time_steps=10, n_points=1000,
-                    init_iterations=1000, init_lbfgs_iterations=300, iterations=200, lbfgs_iterations=100, lr=1e-2,
-                    dtype="float64")
+# what `pdekit solve CASE --solver insr` uses
+ADVECTION, HEAT, TAYLOR_GREEN = (recipe(case, "insr") for case in ("advection1d", "heat2d", "taylor_green"))
 FAST = dict(time_steps=12, iterations=20, init_iterations=200, lbfgs_iterations=0, init_lbfgs_iterations=0,
             n_points=500, dtype="float32")
 UPWIND_CFL = (0.5, 0.8, 0.9)

@@ -28,6 +28,7 @@ import torch
 
 from pdekit import FunctionSolution, compare, get_case
 from pdekit.atomic import write_json
+from pdekit.pde_cases import recipe
 from pdekit.problem import TimeInterval
 from pdekit.solvers import LPINN, PINN
 
@@ -36,6 +37,7 @@ BURGERS_END = 0.25
 # saves = 100 puts a snapshot at every time of the comparison grid (101 times): no error from
 # interpolating the reference in time, which is O(1e-2) for a wave moving at speed 30
 REFERENCE = dict(degree=2, cells=1024, dt=2.5e-4, saves=100)
+RECIPE = recipe("convection1d", "lpinn")  # what `pdekit solve convection1d --solver lpinn` uses
 
 
 def cases():
@@ -52,20 +54,22 @@ def cases():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000, help="LPINN Adam steps (the PINN gets the same time)")
-    parser.add_argument("--lbfgs", type=int, default=20, help="LPINN L-BFGS calls after Adam")
-    parser.add_argument("--points", type=int, default=2048, help="collocation points of both solvers")
+    parser.add_argument("--steps", type=int, default=RECIPE["adam_steps"],
+                        help="LPINN Adam steps (the PINN gets the same time)")
+    parser.add_argument("--lbfgs", type=int, default=RECIPE["lbfgs_steps"], help="LPINN L-BFGS calls after Adam")
+    parser.add_argument("--points", type=int, default=RECIPE["n_interior"], help="collocation points of both solvers")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    common = dict(n_interior=args.points, sampling="sobol", seed=args.seed, compile=True, progress=False,
-                  log_every=500, eval_every=10**9)
+    common = dict(n_interior=args.points, sampling=RECIPE["sampling"], seed=args.seed, compile=RECIPE["compile"],
+                  progress=False, log_every=500, eval_every=10**9)
     runs = []
     for name, problem, checks in cases():
-        contenders = [("lpinn", LPINN(adam_steps=args.steps, lbfgs_steps=args.lbfgs, width=32, depth=4, **common))]
+        contenders = [("lpinn", LPINN(adam_steps=args.steps, lbfgs_steps=args.lbfgs, width=RECIPE["width"],
+                                           depth=RECIPE["depth"], **common))]
         if name == "convection beta=50":
             contenders.append(("lpinn (paper: no initial speed)",
-                               LPINN(adam_steps=args.steps, lbfgs_steps=args.lbfgs, width=32, depth=4,
-                                     initial_speed=False, **common)))
+                               LPINN(adam_steps=args.steps, lbfgs_steps=args.lbfgs, width=RECIPE["width"],
+                                     depth=RECIPE["depth"], initial_speed=False, **common)))
         for label, solver in contenders:
             solution = solver.solve(problem)
             runs.append({"case": name, "solver": label, "problem": problem, "checks": checks, "solution": solution})

@@ -34,50 +34,39 @@ import torch
 
 from pdekit import anchors, get_case, load
 from pdekit.atomic import write_json
+from pdekit.pde_cases import recipe
 from pdekit.results import grid_points
-from pdekit.solvers import PIG, PINN, initial_dirichlet_transform, zero_dirichlet_transform
+from pdekit.solvers import PIG, PINN
 
 OUT = Path(__file__).parent / "results" / "pig.json"
 REFERENCES = Path(__file__).resolve().parents[1] / "data" / "benchmarks"
 
 # Relative L2 errors of PIG in the paper's Table 1 (and its goal here); the wall-clock budget of both
-# contenders in seconds; the hard constraint both use (None: every condition is a loss term).
+# contenders in seconds.  Hard constraints, where used, are in the recipes (hard_constraints).
 CASES = {
     "helmholtz_1_4": dict(case="helmholtz2d", params=dict(a1=1.0, a2=4.0, k=1.0), truth="exact", paper=4.13e-5,
-                          goal=1e-4, transform="zero_dirichlet", budget=420),
+                          goal=1e-4, budget=420),
     "helmholtz_10_10": dict(case="helmholtz2d", params=dict(a1=10.0, a2=10.0, k=1.0), truth="exact", paper=7.09e-3,
-                            goal=None, transform="zero_dirichlet", budget=300),
+                            goal=None, budget=300),
     "allen_cahn_1e-4": dict(case="allen_cahn1d", params=dict(diffusion=1e-4), truth="fenics", paper=1.04e-4,
-                            goal=1e-3, transform="initial_dirichlet", budget=600),
+                            goal=1e-3, budget=600),
     "allen_cahn_1e-3": dict(case="allen_cahn1d", params=dict(diffusion=1e-3), truth="deepxde", paper=None, goal=None,
-                            transform="initial_dirichlet", budget=300),
-    "klein_gordon": dict(case="klein_gordon", params={}, truth="exact", paper=2.76e-3, goal=5e-3, transform=None,
-                         budget=600),
+                            budget=300),
+    "klein_gordon": dict(case="klein_gordon", params={}, truth="exact", paper=2.76e-3, goal=5e-3, budget=600),
 }
-TRANSFORMS = {"zero_dirichlet": zero_dirichlet_transform, "initial_dirichlet": initial_dirichlet_transform}
 
 # Training recipes: Adam, then L-BFGS (calls of up to 20 iterations) until the recipe or the budget
-# ends, in float64 unless the recipe says otherwise, on Sobol points (fixed unless the recipe renews them).
-COMMON = dict(sampling="sobol", resample="none", progress=False, compile=True, eval_every=10**9, dtype="float64")
-# Allen-Cahn: errors grow like exp(5 t) around the unstable u = 0 (the dip at x = 0), so the residual
-# is weighted by exp(-10 t) (time_decay = 2 x 5); residual-based adaptive points (RAD)
-ALLEN_CAHN = dict(n_gaussians=300, sigma=0.15, n_interior=4000, n_boundary=0, n_initial=0, resample="rad",
-                  resample_every=10, time_decay=10.0, adam_steps=100, lbfgs_steps=1000)
+# ends.  At a case's default parameters, the case's own recipe (what `pdekit solve CASE --solver pig`
+# uses, pdekit/pde_cases); both Allen-Cahn diffusions share the reaction, hence the recipe.
+COMMON = dict(progress=False, eval_every=10**9)
 PIG_RECIPES = {
-    "helmholtz_1_4": dict(n_gaussians=300, sigma=0.15, n_interior=4000, n_boundary=0, weight_residual=1e-4,
-                          adam_steps=1000, lbfgs_steps=150),
+    "helmholtz_1_4": recipe("helmholtz2d", "pig"),
     "helmholtz_10_10": dict(n_gaussians=1500, sigma=0.05, n_interior=8000, n_boundary=0, weight_residual=1e-6,
-                            adam_steps=200, lbfgs_steps=1000),
-    # both diffusions share the reaction, hence the recipe (ALLEN_CAHN above)
-    "allen_cahn_1e-4": ALLEN_CAHN,
-    "allen_cahn_1e-3": ALLEN_CAHN,
-    # narrower along time (the solution's period is a third of the interval); Adam alone on fresh
-    # points every step (with points kept longer, or L-BFGS after Adam, the Gaussians fit the points
-    # and miss the solution between); boundary weight 10, as boundary errors travel inward undamped;
-    # float32, as in the paper (the errors matched float64's step for step, at more steps a second)
-    "klein_gordon": dict(n_gaussians=200, sigma=0.5, sigma_time=0.15, feature_scale=1.0, n_interior=4096,
-                         n_boundary=1024, n_initial=256, resample="uniform", resample_every=1, weight_boundary=10.0,
-                         adam_steps=20000, lr_decay=0.8, dtype="float32"),
+                            sampling="sobol", adam_steps=200, lbfgs_steps=1000, hard_constraints="zero_dirichlet",
+                            dtype="float64", compile=True),
+    "allen_cahn_1e-4": recipe("allen_cahn1d", "pig"),
+    "allen_cahn_1e-3": recipe("allen_cahn1d", "pig"),
+    "klein_gordon": recipe("klein_gordon", "pig"),
 }
 PINN_NETWORK = dict(width=50, depth=4, lr=1e-3, lr_decay=0.9)
 
@@ -132,13 +121,13 @@ def seconds_per_step(solution) -> float:
 def recipe_of(name: str, solver: str, scale: float, seed: int) -> dict:
     """The options of one contender: PIG's recipe, or the PINN with the same points, weights and
     Adam steps followed by L-BFGS; both stopped by the case's budget times ``scale``."""
-    recipe = {**COMMON, **PIG_RECIPES[name], "seed": seed, "time_budget": CASES[name]["budget"] * scale}
-    recipe["log_every"] = max(1, recipe["adam_steps"] // 8)  # rows to time Adam steps by
+    settings = {**COMMON, **PIG_RECIPES[name], "seed": seed, "time_budget": CASES[name]["budget"] * scale}
+    settings["log_every"] = max(1, settings["adam_steps"] // 8)  # rows to time Adam steps by
     if solver == "pinn":
         gaussian_only = ("n_gaussians", "sigma", "sigma_time", "feature_scale", "neighbours")
-        recipe = {k: v for k, v in recipe.items() if k not in gaussian_only}
-        recipe.update(PINN_NETWORK, lbfgs_steps=10**5)
-    return recipe
+        settings = {k: v for k, v in settings.items() if k not in gaussian_only}
+        settings.update(PINN_NETWORK, lbfgs_steps=10**5)
+    return settings
 
 
 def run_contender(name: str, solver: str, scale: float, seed: int) -> dict:
@@ -147,13 +136,12 @@ def run_contender(name: str, solver: str, scale: float, seed: int) -> dict:
     spec = CASES[name]
     problem = get_case(spec["case"], **spec["params"])
     points, truth = truth_of(name, problem)
-    transform = TRANSFORMS[spec["transform"]](problem) if spec["transform"] else None
-    recipe = recipe_of(name, solver, scale, seed)
+    settings = recipe_of(name, solver, scale, seed)
     start = time.perf_counter()
-    solution = (PIG if solver == "pig" else PINN)(output_transform=transform, **recipe).solve(problem)
+    solution = (PIG if solver == "pig" else PINN)(**settings).solve(problem)
     return {"rel_l2": rel_l2(solution, points, truth), "seconds": time.perf_counter() - start,
             "s_per_adam_step": seconds_per_step(solution), "steps": solution.config["steps"],
-            "compiled": solution.config["compiled"], "recipe": recipe}
+            "compiled": solution.config["compiled"], "recipe": settings}
 
 
 def run_case(name: str, scale: float, seed: int) -> dict:
@@ -175,7 +163,7 @@ def run_case(name: str, scale: float, seed: int) -> dict:
     pig = rows["pig"]
     return {"problem": spec["case"], "params": spec["params"], "truth": spec["truth"], "paper_pig": spec["paper"],
             "goal": spec["goal"], "goal_met": None if spec["goal"] is None else pig["rel_l2"] <= spec["goal"],
-            "transform": spec["transform"], "budget_s": spec["budget"] * scale, "pig": pig,
+            "hard_constraints": PIG_RECIPES[name].get("hard_constraints", "none"), "budget_s": spec["budget"] * scale, "pig": pig,
             "pinn_same_wall_clock": rows["pinn"]}
 
 

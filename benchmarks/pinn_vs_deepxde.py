@@ -25,7 +25,8 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 
 from pdekit import anchors, compare, get_case  # noqa: E402
 from pdekit.atomic import write_json  # noqa: E402
-from pdekit.solvers.pinn import PINN, initial_dirichlet_transform  # noqa: E402
+from pdekit.pde_cases import recipe  # noqa: E402
+from pdekit.solvers.pinn import PINN  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "pinn_vs_deepxde.json"
 POINTS = dict(n_interior=2540, n_boundary=80, n_initial=160)
@@ -71,26 +72,22 @@ def run_pdekit(problem, anchor, steps: int, warmup: int, lr: float, seed: int, d
             "derivative_path": solution.config["derivative_path"], "warmup_s": first["wall_time"]}
 
 
-BURGERS_RECIPE = dict(width=32, depth=5, n_interior=8000, n_boundary=400, n_initial=400, sampling="sobol",
-                      adam_steps=10000, lr=1e-3, lbfgs_steps=600, resample="rad", resample_every=2000)
-ALLEN_CAHN_RECIPE = dict(width=32, depth=4, n_interior=8000, n_boundary=0, n_initial=0, sampling="sobol",
-                         adam_steps=15000, lr=2e-3, lr_decay=0.85, lbfgs_steps=500, resample="rad",
-                         resample_every=2500)
+BURGERS_RECIPE = recipe("burgers1d", "pinn")  # what `pdekit solve burgers1d --solver pinn` uses
+ALLEN_CAHN_RECIPE = recipe("allen_cahn1d", "pinn")  # hard constraints: DeepXDE's transform
 
 
 def run_recipe(device: str, seed: int):
     """The full recipe: Adam then L-BFGS, compiled, against the anchors."""
     results = {}
-    for name, recipe, anchor, transform in (
-            ("burgers1d", BURGERS_RECIPE, anchors.burgers, None),
-            ("allen_cahn1d", ALLEN_CAHN_RECIPE, anchors.allen_cahn, initial_dirichlet_transform)):
+    for name, settings, anchor in (("burgers1d", BURGERS_RECIPE, anchors.burgers),
+                                   ("allen_cahn1d", ALLEN_CAHN_RECIPE, anchors.allen_cahn)):
         problem = get_case(name)
-        solver = PINN(seed=seed, device=device, compile=True, log_every=500, progress=False,
-                      output_transform=transform(problem) if transform else None, **recipe)
+        solver = PINN(**{**settings, "seed": seed, "device": device, "log_every": 500, "progress": False})
         start = time.perf_counter()
         solution = solver.solve(problem)
-        results[name + (" (hard constraints)" if transform else "")] = {
-            "rel_l2": rel_l2(solution, anchor()), "seconds": time.perf_counter() - start, "recipe": recipe}
+        constrained = settings.get("hard_constraints", "none") != "none"
+        results[name + (" (hard constraints)" if constrained else "")] = {
+            "rel_l2": rel_l2(solution, anchor()), "seconds": time.perf_counter() - start, "recipe": settings}
     return results
 
 

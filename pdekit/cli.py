@@ -2,7 +2,7 @@
 
     pdekit cases
     pdekit reference CASE [--param NAME=VALUE ...] [--option KEY=VALUE ...] [--config F.toml] --out F.nc
-    pdekit solve CASE --solver NAME [same flags] --out F.nc
+    pdekit solve CASE --solver NAME [same flags] [--no-recipe] --out F.nc
     pdekit compare RESULT.nc REFERENCE.nc [--figure F.png] [--json M.json]
     pdekit data generate CASE --n N --out D.h5 [--workers K] [--shard I/N] [--split S] [--option KEY=VALUE ...]
     pdekit data merge D.h5 | pdekit data info D.h5
@@ -20,6 +20,10 @@ status 75; the same command resumes it.
 
 ``pdekit reference`` takes ``--option method=fenics|spectral``; by default FEniCS, or the spectral
 solver where the problem is periodic along every axis and has a constraint row (taylor_green).
+
+``pdekit solve`` (and ``pdekit run``) start from the case's recommended recipe for the solver,
+the settings its benchmark uses (README: Recipes); options override it, and ``--no-recipe``
+starts from the solver's generic defaults instead.
 
 A TOML config holds ``[params]`` and ``[options]`` tables (and optionally ``case``); flags on
 the command line override it.  Results name their data variables after the fields.
@@ -53,7 +57,8 @@ def _neural(name):
     def run(problem, options, args):
         from .solvers import get_solver
 
-        solver = get_solver(name, **{"progress": not args.quiet, **options})
+        recipe_of = None if getattr(args, "no_recipe", False) else problem
+        solver = get_solver(name, recipe_of, **{"progress": not args.quiet, **options})
         return solver.solve(problem, checkpoint=getattr(args, "checkpoint", None), resume=getattr(args, "resume", False))
 
     return run
@@ -312,6 +317,8 @@ def _parser():
     solve.add_argument("--solver", required=True, help=f"one of: {', '.join(SOLVERS)}")
     solve.add_argument("--checkpoint", metavar="F.pt", help="checkpoint file of a neural solver (written atomically)")
     solve.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    solve.add_argument("--no-recipe", action="store_true",
+                       help="the solver's generic defaults under the options, not the case's recipe (README: Recipes)")
     data = commands.add_parser("data", help="operator datasets: generate, merge shards, describe")
     actions = data.add_subparsers(dest="action", required=True)
     generate = actions.add_parser("generate", help="sample a case's input family, solve, store (HDF5)")

@@ -159,7 +159,7 @@ def test_cli_solves_advection_and_resumes(tmp_path, capsys):
     out, checkpoint = tmp_path / "a.nc", tmp_path / "a.pt"
     options = ["--option", "time_steps=2", "--option", "iterations=5", "--option", "init_iterations=20",
                "--option", "n_points=64", "--option", "width=8", "--option", "depth=2"]
-    args = ["solve", "advection1d", "--solver", "insr", *options, "--quiet", "--resolution", "33", "--times", "3",
+    args = ["solve", "advection1d", "--solver", "insr", *options, "--no-recipe", "--quiet", "--resolution", "33", "--times", "3",
             "--checkpoint", str(checkpoint), "--out", str(out)]
     assert main(args) == 0
     result = load(out)

@@ -199,7 +199,7 @@ def test_config_errors_name_the_choices():
 def test_cli_solves_with_lpinn(tmp_path, capsys):
     out = tmp_path / "c.nc"
     args = ["solve", "convection1d", "--param", "beta=10", "--solver", "lpinn", "--option", "adam_steps=20",
-            "--option", "n_interior=64", "--option", "width=8", "--option", "depth=2", "--quiet",
+            "--option", "n_interior=64", "--option", "width=8", "--option", "depth=2", "--no-recipe", "--quiet",
             "--resolution", "33", "--times", "5", "--out", str(out)]
     assert main(args) == 0
     result = load(out)

@@ -221,7 +221,7 @@ def test_compiled_and_eager_losses_agree():
 def test_cli_solves_with_pig(tmp_path, capsys):
     out = tmp_path / "h.nc"
     args = ["solve", "helmholtz2d", "--solver", "pig", "--option", "n_gaussians=16", "--option", "n_interior=32",
-            "--option", "n_boundary=8", "--option", "adam_steps=5", "--option", "covariance=full", "--quiet",
+            "--option", "n_boundary=8", "--option", "adam_steps=5", "--option", "covariance=full", "--no-recipe", "--quiet",
             "--resolution", "9", "--out", str(out)]
     assert main(args) == 0
     result = load(out)

@@ -315,24 +315,15 @@ def test_initial_dirichlet_transform_refuses_inconsistent_data():
         reason="goal not met yet: the recipe stalls at 1.6e-3 with 2 threads (7.5e-4 in a 1-thread run)")),
     ("allen_cahn1d", 1e-2)])
 def test_full_recipe_reaches_the_anchor(name, bound):
-    """The full recipes of benchmarks/pinn_vs_deepxde.py (10 to 15 minutes each here)."""
-    import importlib.util
-    from pathlib import Path
-
+    """The case's recipe, what ``pdekit solve CASE --solver pinn`` runs (10 to 15 minutes each here)."""
     from pdekit import anchors, compare
+    from pdekit.solvers import get_solver
 
     try:
         anchor = anchors.burgers() if name == "burgers1d" else anchors.allen_cahn()
     except FileNotFoundError as missing:
         pytest.skip(str(missing))
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pinn_vs_deepxde.py"
-    spec = importlib.util.spec_from_file_location("pinn_vs_deepxde", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    problem = get_case(name)
-    recipe = bench.BURGERS_RECIPE if name == "burgers1d" else bench.ALLEN_CAHN_RECIPE
-    transform = initial_dirichlet_transform(problem) if name == "allen_cahn1d" else None
-    solution = PINN(compile=True, progress=False, output_transform=transform, **recipe).solve(problem)
+    solution = get_solver("pinn", name, progress=False).solve(get_case(name))
     assert float(compare(solution, anchor).metrics["u_rel_l2"]) <= bound
 
 

@@ -72,15 +72,16 @@ def check(config: dict) -> dict:
 
 
 def solve(problem, solver: str, options: dict, *, checkpoint=None, resume: bool = False, progress=None):
-    """Solve ``problem`` with the FEniCS reference (``"fenics"``) or a neural solver by name."""
+    """Solve ``problem`` with the FEniCS reference (``"fenics"``) or a neural solver by name (the
+    options over the case's recipe, as ``pdekit solve``)."""
     if solver == "fenics":
         from ..reference import solve as reference
 
         return reference(problem, progress=progress, checkpoint=checkpoint, resume=resume, **options)
     from ..solvers import get_solver
 
-    return get_solver(solver, **{"progress": progress, **options}).solve(problem, checkpoint=checkpoint,
-                                                                          resume=resume)
+    return get_solver(solver, problem, **{"progress": progress, **options}).solve(problem, checkpoint=checkpoint,
+                                                                                   resume=resume)
 
 
 def status_of(folder) -> str | None:

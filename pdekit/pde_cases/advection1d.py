@@ -3,6 +3,13 @@
 from .. import math as pm
 from ..problem import Dirichlet, Equation, Initial, Interval, Problem, TimeInterval
 
+#: what ``pdekit solve advection1d --solver S`` uses (benchmarks/insr.py)
+RECIPES = {
+    "insr": {"model": "siren", "width": 20, "depth": 3, "integrator": "midpoint", "time_steps": 300,
+             "n_points": 1000, "init_iterations": 2000, "init_lbfgs_iterations": 300, "iterations": 100, "lr": 2e-4,
+             "lbfgs_iterations": 10, "compile": True},
+}
+
 
 def exact(x, t, p):
     return pm.exp(-((x[0] - p.center - p.speed * t) ** 2) / (2 * p.width**2))

@@ -3,6 +3,13 @@
 from .. import math as pm
 from ..problem import Dirichlet, Equation, Initial, Interval, Problem, TimeInterval
 
+#: what ``pdekit solve burgers1d --solver S`` uses (benchmarks/pinn_vs_deepxde.py --recipe)
+RECIPES = {
+    "pinn": {"width": 32, "depth": 5, "n_interior": 8000, "n_boundary": 400, "n_initial": 400, "sampling": "sobol",
+             "adam_steps": 10000, "lr": 1e-3, "lbfgs_steps": 600, "resample": "rad", "resample_every": 2000,
+             "compile": True},
+}
+
 
 def burgers1d(nu: float = 0.01 / pm.pi) -> Problem:
     """``u_t + (u^2 / 2)_x = nu u_xx`` on ``[-1, 1] x [0, 0.99]``, ``u0 = -sin(pi x)``, ``u(+-1) = 0``."""

@@ -3,6 +3,12 @@
 from .. import math as pm
 from ..problem import Equation, Initial, Interval, Periodic, Problem, TimeInterval
 
+#: what ``pdekit solve convection1d --solver S`` uses (benchmarks/lpinn_vs_pinn.py)
+RECIPES = {
+    "lpinn": {"width": 32, "depth": 4, "n_interior": 2048, "sampling": "sobol", "adam_steps": 1000,
+              "lbfgs_steps": 20, "compile": True},
+}
+
 
 def exact(x, t, p):
     return pm.exp(-p.nu * t) * pm.sin(x[0] - p.beta * t)

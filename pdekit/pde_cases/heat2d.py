@@ -3,6 +3,13 @@
 from .. import math as pm
 from ..problem import Dirichlet, Equation, Initial, Problem, Rectangle, TimeInterval
 
+#: what ``pdekit solve heat2d --solver S`` uses (benchmarks/insr.py)
+RECIPES = {
+    "insr": {"model": "siren", "width": 32, "depth": 3, "omega0": 10.0, "integrator": "midpoint", "time_steps": 40,
+             "n_points": 2000, "n_boundary": 200, "init_iterations": 1000, "init_lbfgs_iterations": 500,
+             "iterations": 0, "lbfgs_iterations": 80, "dtype": "float64", "compile": True},
+}
+
 
 def exact(x, t, p):
     return pm.sin(pm.pi * x[0]) * pm.sin(pm.pi * x[1]) * pm.cos(2 * t)

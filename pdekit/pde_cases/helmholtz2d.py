@@ -3,6 +3,13 @@
 from .. import math as pm
 from ..problem import Dirichlet, Equation, Problem, Rectangle
 
+#: what ``pdekit solve helmholtz2d --solver S`` uses (benchmarks/pig.py)
+RECIPES = {
+    "pig": {"n_gaussians": 300, "sigma": 0.15, "n_interior": 4000, "n_boundary": 0, "weight_residual": 1e-4,
+            "sampling": "sobol", "adam_steps": 1000, "lbfgs_steps": 150, "time_budget": 420.0,
+            "hard_constraints": "zero_dirichlet", "dtype": "float64", "compile": True},
+}
+
 
 def exact(x, t, p):
     return pm.sin(p.a1 * pm.pi * x[0]) * pm.sin(p.a2 * pm.pi * x[1])

@@ -3,6 +3,15 @@
 from .. import math as pm
 from ..problem import Dirichlet, Equation, Initial, Problem, Rectangle, TimeInterval
 
+#: what ``pdekit solve klein_gordon --solver S`` uses (benchmarks/pig.py): Gaussians narrower along
+#: time (the solution's period is a third of the interval), Adam alone on fresh points every step
+RECIPES = {
+    "pig": {"n_gaussians": 200, "sigma": 0.5, "sigma_time": 0.15, "feature_scale": 1.0, "n_interior": 4096,
+            "n_boundary": 1024, "n_initial": 256, "sampling": "sobol", "resample": "uniform", "resample_every": 1,
+            "weight_boundary": 10.0, "adam_steps": 20000, "lr_decay": 0.8, "time_budget": 600.0, "dtype": "float32",
+            "compile": True},
+}
+
 
 def exact(x, t, p):
     return (x[0] + x[1]) * pm.cos(p.k * t) + x[0] * x[1] * pm.sin(p.k * t)

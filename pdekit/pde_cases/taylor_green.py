@@ -3,6 +3,13 @@
 from .. import math as pm
 from ..problem import Equation, Field, Initial, Periodic, Problem, Rectangle, TimeInterval
 
+#: what ``pdekit solve taylor_green --solver S`` uses (benchmarks/insr.py)
+RECIPES = {
+    "insr": {"integrator": "splitting", "model": "siren", "width": 24, "depth": 2, "time_steps": 10,
+             "n_points": 1000, "init_iterations": 1000, "init_lbfgs_iterations": 300, "iterations": 200,
+             "lbfgs_iterations": 100, "lr": 1e-2, "dtype": "float64"},
+}
+
 
 def exact(x, t, p):
     decay = pm.exp(-2 * p.nu * t)

@@ -22,8 +22,17 @@ __all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "in
            "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig", "INSRSolution"]
 
 
-def get_solver(name: str, **options):
-    """A neural solver by name, configured by ``options`` (unknown names raise a ValueError)."""
+def get_solver(name: str, problem=None, **options):
+    """A neural solver by name, configured by ``options`` (unknown names raise a ValueError).
+
+    With ``problem`` (a ready-made case, or its name), the options go over that case's recommended
+    recipe for this solver (:func:`pdekit.pde_cases.recipe`, the settings its benchmark uses);
+    without one, or for a problem of the user's own, over the solver's generic defaults.
+    """
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; valid solvers: {', '.join(SOLVERS)}")
+    if problem is not None:
+        from ..pde_cases import recipe
+
+        options = {**recipe(problem, name), **options}
     return SOLVERS[name](**options)

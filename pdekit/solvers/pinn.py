@@ -40,6 +40,8 @@ __all__ = ["PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform
 
 RESAMPLING = ("none", "uniform", "rad")
 DERIVATIVES = ("auto", "forward", "autograd")
+#: hard constraints by name (``hard_constraints`` option; the transforms are defined below)
+HARD_CONSTRAINTS = ("none", "zero_dirichlet", "initial_dirichlet", "initial_value")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class PINNConfig(TrainingConfig):
             time, as ``exp(r t)`` away from an unstable state, a residual early on costs
             ``exp(2 r (T - t))`` more in the L2 error than late: ``time_decay = 2 r`` balances
             that.  Unlike ``causal_tol`` the objective does not move between L-BFGS iterations.
+        hard_constraints: an output transform built from the problem by name (``zero_dirichlet``,
+            ``initial_dirichlet``, ``initial_value``: :func:`zero_dirichlet_transform` and the
+            others), so that a config file or the CLI can ask for one; ``none``: every condition
+            is a loss term.  An ``output_transform`` given to the solver takes precedence.
     """
 
     model: str = "mlp"
@@ -87,9 +93,13 @@ class PINNConfig(TrainingConfig):
     causal_tol: float = 0.0
     causal_chunks: int = 32
     time_decay: float = 0.0
+    hard_constraints: str = "none"
 
     def __post_init__(self):
         super().__post_init__()
+        if self.hard_constraints not in HARD_CONSTRAINTS:
+            raise ValueError(f"unknown hard_constraints {self.hard_constraints!r}; valid choices: "
+                             f"{', '.join(HARD_CONSTRAINTS)}")
         if self.causal_tol < 0 or self.causal_chunks < 1:
             raise ValueError(f"causal_tol must be >= 0 (0: off) and causal_chunks >= 1, got causal_tol="
                              f"{self.causal_tol}, causal_chunks={self.causal_chunks}")
@@ -477,7 +487,11 @@ class PINN:
             model = build_model(c.model, problem, width=c.width, depth=c.depth, activation=c.activation,
                                 fourier_features=c.fourier_features, fourier_scale=c.fourier_scale)
         model = model.to(device=device, dtype=dtype)
-        losses = _Losses(problem, model, c, self.output_transform)
+        transform = self.output_transform
+        if transform is None and c.hard_constraints != "none":
+            transform = {"zero_dirichlet": zero_dirichlet_transform, "initial_dirichlet": initial_dirichlet_transform,
+                         "initial_value": initial_value_transform}[c.hard_constraints](problem)
+        losses = _Losses(problem, model, c, transform)
         return model, losses, _Batches(problem, c, losses, dtype, device)
 
     def solve(self, problem: Problem, *, reference=None, checkpoint: str | Path | None = None,
