@@ -5,7 +5,7 @@ from ..problem import Equation, Field, Initial, Periodic, Problem, Rectangle, Ti
 
 #: what ``pdekit solve taylor_green --solver S`` uses (benchmarks/insr.py)
 RECIPES = {
-    "insr": {"integrator": "splitting", "model": "siren", "width": 24, "depth": 2, "time_steps": 10,
+    "insr": {"integrator": "splitting", "model": "siren", "width": 24, "depth": 2, "omega0": 30.0, "time_steps": 10,
              "n_points": 1000, "init_iterations": 1000, "init_lbfgs_iterations": 300, "iterations": 200,
              "lbfgs_iterations": 100, "lr": 1e-2, "dtype": "float64"},
 }

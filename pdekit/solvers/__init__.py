@@ -1,7 +1,7 @@
 """Neural-field solvers: one interface (a config, ``solve(problem) -> Solution``), one training loop."""
 
 from .gaussians import GaussianEmbedding
-from .insr import INSR, INSRConfig, INSRSolution
+from .insr import INSR, INSRConfig, INSRSolution, StepFailed
 from .lpinn import LPINN, LPINNConfig
 from .models import MLP, build_model
 from .pig import PIG, PIGConfig
@@ -19,7 +19,7 @@ SOLVERS = {"pinn": PINN, "lpinn": LPINN, "pig": PIG, "insr": INSR}
 
 __all__ = ["SOLVERS", "get_solver", "PINN", "PINNConfig", "OutputTransform", "initial_dirichlet_transform",
            "initial_value_transform", "zero_dirichlet_transform", "MLP", "build_model", "TrainingDiverged", "LPINN",
-           "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig", "INSRSolution"]
+           "LPINNConfig", "PIG", "PIGConfig", "GaussianEmbedding", "INSR", "INSRConfig", "INSRSolution", "StepFailed"]
 
 
 def get_solver(name: str, problem=None, **options):

@@ -44,7 +44,7 @@ from .models import build_model, parameter_count
 from .pinn import _columns, boundary_targets
 from .training import History, Minimiser, _atomic_save, resolve_device, resolve_dtype
 
-__all__ = ["INSR", "INSRConfig", "INSRSolution", "INTEGRATORS"]
+__all__ = ["INSR", "INSRConfig", "INSRSolution", "INTEGRATORS", "StepFailed"]
 
 INTEGRATORS = {"explicit_euler": 0.0, "implicit_euler": 1.0, "midpoint": 0.5}  # weight of f at t_n+1
 SPLITTING = "splitting"  # incompressible flow: advection, viscosity, pressure, projection (insr_flow)
@@ -59,7 +59,10 @@ class INSRConfig:
 
     Args:
         model, width, depth: the network (``siren`` or ``mlp``), hidden width and layers.
-        omega0: SIREN's frequency factor; activation: the MLP's (``tanh`` or ``sin``).
+        omega0: SIREN's frequency factor (10: smooth fields, whose derivatives the steps use;
+            30, the SIREN paper's, resolves a sharp pulse but leaves the fit's derivatives noisy:
+            at dt = 0.1 on heat2d a step then leaves 18% error); activation: the MLP's
+            (``tanh`` or ``sin``).
         integrator: ``explicit_euler``, ``implicit_euler``, ``midpoint``, or ``splitting`` for
             incompressible flow (see :mod:`pdekit.solvers.insr_flow`).
         time_steps: steps over the problem's time interval (``dt = (t1 - t0) / time_steps``).
@@ -72,6 +75,11 @@ class INSRConfig:
         lbfgs_iterations: L-BFGS iterations after Adam per step (on one fresh point set);
             init_lbfgs_iterations: for the initial fit (``None``: as many).
         weight_boundary: weight of the boundary terms.
+        step_tol, max_refinements: every step is checked after its optimisation: where its
+            residual exceeds ``step_tol`` of the field (root mean squares, on fresh points), the
+            step is redone from ``u_n`` as two half steps, and so on down to
+            ``dt / 2^max_refinements``; a step still above is an error (the run stops, naming
+            the time, instead of marching on with a wrong state).  Not for ``splitting``.
         dtype, device, seed: numerics.
         compile: run the loss under ``torch.compile`` (one graph for all steps; falls back to
             eager with a logged reason).
@@ -82,7 +90,7 @@ class INSRConfig:
     model: str = "siren"
     width: int = 20
     depth: int = 3
-    omega0: float = 30.0
+    omega0: float = 10.0
     activation: str = "tanh"
     integrator: str = "midpoint"
     time_steps: int = 100
@@ -99,6 +107,8 @@ class INSRConfig:
     lbfgs_iterations: int = 0
     init_lbfgs_iterations: int | None = None
     weight_boundary: float = 1.0
+    step_tol: float = 0.1
+    max_refinements: int = 3
     dtype: str = "float32"
     device: str = "auto"
     seed: int = 0
@@ -117,7 +127,10 @@ class INSRConfig:
         for name in ("time_steps", "save_every", "n_points", "eval_every", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("iterations", "init_iterations", "lbfgs_iterations", "n_boundary"):
+        if not self.step_tol > 0:
+            raise ValueError(f"step_tol must be > 0 (the largest residual of a step, relative to the field), "
+                             f"got {self.step_tol}")
+        for name in ("iterations", "init_iterations", "lbfgs_iterations", "n_boundary", "max_refinements"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.init_lbfgs_iterations is not None and self.init_lbfgs_iterations < 0:
@@ -235,10 +248,11 @@ class _Step:
         x = batch["interior"]
         return {"initial": (self.model(x) - batch["initial"]).square().mean()}
 
-    def step_terms(self, batch: dict, dt: float) -> dict:
+    def step_terms(self, batch: dict) -> dict:
         """``|u - u_n - dt (theta f(u, t_n+1) + (1 - theta) f(u_n, t_n))|^2`` and the boundary terms
-        (``batch["t"]`` is ``t_n+1``)."""
-        x, theta, t = batch["interior"], self.theta, batch["t"]
+        (``batch["t"]`` is ``t_n+1``, ``batch["dt"]`` the step: 0-d tensors, so one compiled graph
+        serves every step and every refinement)."""
+        x, theta, t, dt = batch["interior"], self.theta, batch["t"], batch["dt"]
         with torch.no_grad():
             old, f_old = self.rhs(self.previous, x, t - dt) if theta < 1 else (self.previous(x), 0.0)
         if theta > 0:
@@ -255,12 +269,12 @@ class _FirstOrder:
     A stepper has ``model`` (whose weights are saved), ``fit`` and ``advance`` (each returns the
     minimiser's row) and ``compiled``; this one also its ``stage`` (batches and loss terms)."""
 
-    def __init__(self, problem: Problem, model, previous, config: INSRConfig, dtype, device, dt: float):
+    def __init__(self, problem: Problem, model, previous, config: INSRConfig, dtype, device):
         self.model, self.previous, self.config = model, previous, config
         self.stage = _Step(problem, model, previous, config, dtype, device)
         self.minimiser = Minimiser(model, config)
         self.fit_total = self.minimiser.weighted(self.stage.initial_terms)
-        self.step_total = self.minimiser.weighted(lambda batch: self.stage.step_terms(batch, dt))
+        self.step_total = self.minimiser.weighted(self.stage.step_terms)
 
     @property
     def compiled(self) -> bool:
@@ -273,7 +287,17 @@ class _FirstOrder:
     def advance(self, batch_of, describe: str) -> dict:
         self.previous.load_state_dict(self.model.state_dict())
         c = self.config
-        return self.minimiser.run(self.step_total, batch_of, c.iterations, c.lbfgs_iterations, describe)
+        row = self.minimiser.run(self.step_total, batch_of, c.iterations, c.lbfgs_iterations, describe)
+        return {**row, "step_residual": self.step_residual(batch_of(-1))}
+
+    def step_residual(self, batch: dict) -> float:
+        """The step's residual relative to the state, on points no iteration saw: the root mean
+        square of the residual and boundary terms over that of ``u_n+1``.  A stable step moves
+        ``u`` by about its residual, so this bounds the error the step adds, relative to the field."""
+        with torch.no_grad():
+            terms = self.stage.step_terms(batch)
+            size = self.model(batch["interior"]).square().mean()
+        return float(sum(terms.values()).sqrt() / size.sqrt().clamp_min(torch.finfo(size.dtype).tiny))
 
 
 class INSRSolution(FunctionSolution):
@@ -365,7 +389,7 @@ class INSR:
             # points and initial values drawn as for first-order INSR; no boundary points: periodicity is exact
             stage = _Step(problem, stepper.model, None, dataclasses.replace(c, n_boundary=0), dtype, device)
         else:
-            stepper = _FirstOrder(problem, *self.build(problem), c, dtype, device, dt)
+            stepper = _FirstOrder(problem, *self.build(problem), c, dtype, device)
             stage = stepper.stage
         model = stepper.model
         path = Path(checkpoint) if checkpoint else None
@@ -383,11 +407,13 @@ class INSR:
         try:
             for step in range(state["step"] + 1, c.time_steps + 1):
                 t = t0 + step * dt
-                batch_of = _fresh_batches(stage, c.seed, step, t)
                 if step == 0:
-                    row = stepper.fit(batch_of, f"{problem.name} insr fit")
+                    row = stepper.fit(_fresh_batches(stage, c.seed, [step], t, dt), f"{problem.name} insr fit")
+                elif c.integrator == SPLITTING:
+                    row = stepper.advance(_fresh_batches(stage, c.seed, [step], t, dt),
+                                          f"{problem.name} insr step {step}")
                 else:
-                    row = stepper.advance(batch_of, f"{problem.name} insr step {step}")
+                    row = _checked_step(stepper, stage, c, step, t, dt, f"{problem.name} insr step {step}")
                 if step % c.save_every == 0 or step == c.time_steps:
                     state["times"].append(t)
                     state["weights"].append(torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone())
@@ -423,13 +449,42 @@ class INSR:
         return state
 
 
-def _fresh_batches(stage: _Step, seed: int, step: int, t: float):
-    """``batch_of(i)``: a fresh point set per iteration from a generator keyed by ``(seed, step)``,
-    so a run resumed at a step boundary draws the same points; the initial fit's carry ``u0``."""
-    rng = np.random.default_rng([seed, step])
+class StepFailed(RuntimeError):
+    """An INSR time step whose residual stayed above ``step_tol`` at the finest refinement."""
+
+
+def _checked_step(stepper: _FirstOrder, stage: _Step, c: INSRConfig, step: int, t: float, dt: float,
+                  describe: str) -> dict:
+    """Advance from ``t - dt`` to ``t``; while the step's residual exceeds ``step_tol``, redo it from
+    ``u_n`` in twice as many pieces (at most ``2^max_refinements``)."""
+    start = copy.deepcopy(stepper.model.state_dict())
+    for level in range(c.max_refinements + 1):
+        pieces, rows = 2**level, []
+        if level:
+            stepper.model.load_state_dict(start)
+        for k in range(pieces):
+            key = [step] if level == 0 else [step, level, k]
+            rows.append(stepper.advance(_fresh_batches(stage, c.seed, key, t - dt + (k + 1) * dt / pieces,
+                                                       dt / pieces), describe))
+        worst = max(row["step_residual"] for row in rows)
+        if worst <= c.step_tol:
+            return {**rows[-1], "iterations": sum(row["iterations"] for row in rows), "step_residual": worst,
+                    "refinements": level}
+    raise StepFailed(f"INSR step {step} (t = {t:.6g}) did not converge: its residual is {worst:.3g} of the field "
+                     f"(step_tol={c.step_tol}) even in {pieces} pieces of {dt / pieces:.3g}; give more iterations or "
+                     f"lbfgs_iterations per step, more time_steps, or a smoother network (a smaller omega0)")
+
+
+def _fresh_batches(stage: _Step, seed: int, key: list[int], t: float, dt: float):
+    """``batch_of(i)``: a fresh point set per iteration from a generator keyed by ``(seed, *key)``
+    (the step, and the piece of a refined step), so a run resumed at a step boundary draws the
+    same points; the initial fit's carry ``u0``."""
+    rng = np.random.default_rng([seed, *key])
+    step = key[0]
 
     def batch_of(i: int) -> dict:
         batch = stage.batch(int(rng.integers(2**31)), t)
+        batch["dt"] = stage.tensor(dt)
         if step == 0:
             batch["initial"] = stage.initial_values(batch["interior"])
         return batch
