@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -47,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import alternating_rounds, load_now
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
@@ -79,10 +79,6 @@ def generate(case: str, n: int, name: str, resolution: int, split: str = "train"
                "--resolution", str(resolution), "--split", split, "--workers", str(workers), "--quiet"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return path
-
-
-def load_now() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def per_second(history, skip: int, steps_per_epoch: int = 1) -> float:
@@ -144,16 +140,15 @@ def peer(scale: dict, device: str) -> dict:
                   "deepxde": run_deepxde}
     run_pdekit(200, True, 0)  # compile once (cached for every later model)
     load = load_now()
-    rounds = {name: [] for name in contenders}
-    for r in range(scale["rounds"]):
-        for name in (list(contenders) if r % 2 == 0 else list(reversed(contenders))):
-            rounds[name].append(contenders[name](scale["round_iterations"], r)[0])
+    rounds = alternating_rounds({name: lambda r, run=run: run(scale["round_iterations"], r)[0]
+                                 for name, run in contenders.items()}, scale["rounds"])
     result = {"data": f"aligned: {n} functions x 100 points (DeepXDE's example setting); test: 1,000 functions x 991 "
                       "points", "iterations": scale["peer_iterations"], "rounds": scale["rounds"],
-              "round_iterations": scale["round_iterations"], "threads": torch.get_num_threads(), "load_before": load}
+              "round_iterations": scale["round_iterations"], "threads": torch.get_num_threads(), "load_before": load,
+              "load_rounds": rounds["load"]}
     for name in contenders:  # the full runs, for the test error (and their own rate)
         rate, mse = contenders[name](scale["peer_iterations"], 0)
-        result[name] = {"iters_per_s": statistics.median(rounds[name]), "rounds_iters_per_s": rounds[name],
+        result[name] = {"iters_per_s": rounds[name]["median"], "rounds_iters_per_s": rounds[name]["rounds"],
                         "test_mse": mse, "full_run_iters_per_s": rate}
     result["load_after"] = load_now()
     result["speedup"] = result["pdekit"]["iters_per_s"] / result["deepxde"]["iters_per_s"]

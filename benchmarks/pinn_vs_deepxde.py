@@ -2,7 +2,9 @@
 
 Same problem (built once with pdekit; DeepXDE gets it through pdekit.interop.deepxde), same
 network ([2] + [20]*3 + [1], tanh, Glorot normal), same point counts (2540 interior, 80
-boundary, 160 initial), same Adam learning rate and number of steps.
+boundary, 160 initial), same Adam learning rate and number of steps.  Speed: alternating rounds
+of fresh runs (benchmarks/timing.py), the median per contender, the load recorded around each
+round; accuracy: one run of --steps per contender against DeepXDE's Burgers.npz.
 
     python benchmarks/pinn_vs_deepxde.py                   # speed + accuracy after --steps
     python benchmarks/pinn_vs_deepxde.py --recipe          # also the full Adam + L-BFGS recipe
@@ -13,6 +15,7 @@ Prints a table and writes benchmarks/results/pinn_vs_deepxde.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -22,6 +25,8 @@ import numpy as np
 import torch
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
+
+from timing import alternating_rounds  # noqa: E402
 
 from pdekit import anchors, compare, get_case  # noqa: E402
 from pdekit.atomic import write_json  # noqa: E402
@@ -93,8 +98,10 @@ def run_recipe(device: str, seed: int):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=2000, help="Adam steps of the accuracy run of each contender")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds")
+    parser.add_argument("--round-steps", type=int, default=600, help="Adam steps per timed round (fresh models)")
+    parser.add_argument("--warmup", type=int, default=200, help="steps before the clock starts (compiling included)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -103,22 +110,39 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     problem, anchor = get_case("burgers1d"), anchors.burgers()
-    contenders = {}
+    runs = {}
     if not args.skip_deepxde:
-        contenders["deepxde"] = run_deepxde(problem, anchor, args.steps, args.warmup, args.lr, args.seed)
-    contenders["pdekit_eager"] = run_pdekit(problem, anchor, args.steps, args.warmup, args.lr, args.seed, device, False)
-    contenders["pdekit_compiled"] = run_pdekit(problem, anchor, args.steps, args.warmup, args.lr, args.seed, device, True)
+        runs["deepxde"] = lambda steps, seed: run_deepxde(problem, anchor, steps, args.warmup, args.lr, seed)
+    for name, compiled in (("pdekit_eager", False), ("pdekit_compiled", True)):
+        runs[name] = lambda steps, seed, compiled=compiled: run_pdekit(problem, anchor, steps, args.warmup, args.lr,
+                                                                       seed, device, compiled)
+    runs["pdekit_compiled"](args.warmup + 10, args.seed)  # compile once (cached for every later model)
+    rounds = alternating_rounds({name: lambda r, run=run: run(args.round_steps, args.seed + r)["steps_per_s"]
+                                 for name, run in runs.items()}, args.rounds)
+    contenders = {}
+    for name, run in runs.items():  # the accuracy runs (and their own rate, not the one compared)
+        full = run(args.steps, args.seed)
+        contenders[name] = {**full, "steps_per_s": rounds[name]["median"], "rounds_steps_per_s": rounds[name]["rounds"],
+                            "full_run_steps_per_s": full["steps_per_s"]}
     base = contenders.get("deepxde", {}).get("steps_per_s")
-    print(f"burgers1d, {args.steps} Adam steps, device: {device_name(device)}")
+    print(f"burgers1d: {args.rounds} alternating rounds of {args.round_steps} Adam steps (median), rel L2 after "
+          f"{args.steps}; device: {device_name(device)}, torch threads {torch.get_num_threads()}")
     print(f"{'contender':<18} {'steps/s':>9} {'vs deepxde':>11} {'rel L2':>10}")
     for name, row in contenders.items():
         ratio = f"{row['steps_per_s'] / base:.2f}x" if base else "-"
         print(f"{name:<18} {row['steps_per_s']:>9.1f} {ratio:>11} {row['rel_l2']:>10.3e}")
-    result = {"problem": "burgers1d", "device": device_name(device), "steps": args.steps, "contenders": contenders}
+    print(f"load averages (1, 5, 15 min) around the rounds: {rounds['load']}")
+    result = {"problem": "burgers1d", "device": device_name(device), "torch_threads": torch.get_num_threads(),
+              "steps": args.steps, "rounds": args.rounds, "round_steps": args.round_steps, "warmup": args.warmup,
+              "load": rounds["load"], "contenders": contenders}
+    if base:
+        result["speedup"] = {name: row["steps_per_s"] / base for name, row in contenders.items() if name != "deepxde"}
     if args.recipe:
         result["recipe"] = run_recipe(device, args.seed)
         for name, row in result["recipe"].items():
             print(f"full recipe {name}: rel L2 {row['rel_l2']:.3e} in {row['seconds']:.0f} s")
+    elif OUT.exists() and "recipe" in json.loads(OUT.read_text()):
+        result["recipe"] = json.loads(OUT.read_text())["recipe"]  # kept from the last --recipe run
     write_json(OUT, result)
     print(f"-> {OUT}")
 
