@@ -80,3 +80,16 @@ def test_every_recipe_is_a_valid_configuration_of_its_solver():
     assert get_solver("pinn", "a user's own problem").config.width == 20  # no recipe: the generic defaults
     with pytest.raises(ValueError, match="valid choices: none, zero_dirichlet, initial_dirichlet, initial_value"):
         get_solver("pinn", hard_constraints="dirichlet")
+
+
+def test_the_readme_lists_every_recipe():
+    from pathlib import Path
+
+    from pdekit.solvers import SOLVERS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]) for line in readme.splitlines()
+            if line.startswith("| ") and line.count("|") > 6}
+    recipes = {(case, name) for case in pdekit.pde_cases.CASES for name in SOLVERS
+               if pdekit.pde_cases.recipe(case, name)}
+    assert recipes <= rows, f"recipes missing from the README's table: {sorted(recipes - rows)}"
