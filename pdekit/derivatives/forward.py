@@ -75,14 +75,24 @@ def _flux_pairs(problem, samples: int = 16) -> list[tuple[int, int]]:
 
 
 def _activate(stack, name, dims, pairs):
-    z, dz = stack[:, 0], stack[:, 1 : 1 + dims]
+    # one split (and unbind) rather than an index per slot: the backward of each index would
+    # allocate and zero a tensor of the whole stack's size (45% of an eager burgers1d step)
+    parts = torch.split(stack, [1, dims, len(pairs)] if pairs else [1, dims], dim=1)
+    z, dz = parts[0].squeeze(1), parts[1]
     a, a1, a2 = _ACTIVATIONS[name](z)
-    a1 = a1[:, None]
-    parts = [a[:, None], a1 * dz]
+    a1 = a1.unsqueeze(1)
+    out = [a.unsqueeze(1), a1 * dz]
     if pairs:
-        curvature = torch.stack([dz[:, i] * dz[:, j] for i, j in pairs], dim=1)
-        parts.append(a1 * stack[:, 1 + dims :] + a2[:, None] * curvature)
-    return torch.cat(parts, dim=1)
+        first = dz.unbind(1)
+        curvature = torch.stack([first[i] * first[j] for i, j in pairs], dim=1)
+        out.append(a1 * parts[2] + a2.unsqueeze(1) * curvature)
+    return torch.cat(out, dim=1)
+
+
+def _on_values(vector: torch.Tensor, slots: int) -> torch.Tensor:
+    """``(F,)`` as ``(F, slots, 1)``, zero beyond the value slot: added to a stack, it shifts values only
+    (the broadcast add's backward sums over points, without a full-size zeroed gradient)."""
+    return torch.nn.functional.pad(vector[:, None, None], (0, 0, 0, slots - 1))
 
 
 def network_jets(ops, points: torch.Tensor, pairs=()) -> torch.Tensor:
@@ -122,12 +132,11 @@ def propagate(stack: torch.Tensor, ops, dims: int, pairs=()) -> torch.Tensor:
     for op in ops:
         kind = op[0]
         if kind == "affine":
-            scale = op[2][:, None, None]
-            stack = torch.cat([(stack[:, :1] - op[1][:, None, None]) / scale, stack[:, 1:] / scale], dim=1)
+            stack = (stack - _on_values(op[1], slots)) / op[2][:, None, None]
         elif kind == "linear":
             stack = torch.matmul(op[1], stack.reshape(stack.shape[0], slots * n)).reshape(-1, slots, n)
             if op[2] is not None:
-                stack = torch.cat([stack[:, :1] + op[2][:, None, None], stack[:, 1:]], dim=1)
+                stack = stack + _on_values(op[2], slots)
         elif kind == "activation":
             stack = _activate(stack, op[1], dims, pairs)
         elif kind == "sincos":
