@@ -16,11 +16,26 @@ __all__ = ["compare", "Comparison", "relative_l2", "interpolation_estimate"]
 DOMINANT = 2**-0.5
 
 
-def relative_l2(values, reference, dims=None):
-    """``||values - reference|| / ||reference||`` over ``dims`` (all by default), ignoring NaN."""
-    error = ((values - reference) ** 2).sum(dim=dims, skipna=True)
-    norm = (reference**2).sum(dim=dims, skipna=True)
+def relative_l2(values, reference, dims=None, inside=None):
+    """``||values - reference|| / ||reference||`` over ``dims`` (all by default), on the points
+    ``inside`` (a boolean array: the problem's domain; default: where the reference has a value).
+    Points outside are left out; a missing (NaN) value inside makes the error NaN, so a solution
+    that fails somewhere never reads as accurate."""
+    inside = reference.notnull() if inside is None else inside
+    error = ((values - reference) ** 2).where(inside, 0.0).sum(dim=dims, skipna=False)
+    norm = (reference**2).where(inside, 0.0).sum(dim=dims, skipna=False)
     return np.sqrt(error / norm)
+
+
+def _domain(problem, coords: dict) -> xr.DataArray | None:
+    """Whether each point of the grid ``coords`` lies in ``problem``'s geometry (``None``: no problem)."""
+    if problem is None:
+        return None
+    space = {d: np.asarray(v) for d, v in coords.items() if d != "t"}
+    grids = dict(zip(space, np.meshgrid(*space.values(), indexing="ij")))
+    points = np.stack([grids[d].ravel() for d in ("x", "y", "z") if d in grids], axis=1)  # the geometry's order
+    inside = problem.geometry.contains(points).reshape([len(v) for v in space.values()])
+    return xr.DataArray(inside, dims=tuple(space), coords=space)
 
 
 @dataclass
@@ -113,11 +128,14 @@ def compare(solution: Solution | xr.Dataset, reference: Solution | xr.Dataset, c
     sol = sol[list(ref.data_vars)]
     metrics = {}
     space = [d for d in ref.dims if d != "t"]
+    problem = next((side.problem for side in (reference, solution) if isinstance(side, Solution)), None)
+    domain = _domain(problem, {d: ref[d].values for d in ref.dims})
     for name in ref.data_vars:
-        metrics[f"{name}_rel_l2"] = relative_l2(sol[name], ref[name])
-        metrics[f"{name}_max_error"] = abs(sol[name] - ref[name]).max(skipna=True)
+        inside = ref[name].notnull() if domain is None else domain
+        metrics[f"{name}_rel_l2"] = relative_l2(sol[name], ref[name], inside=inside)
+        metrics[f"{name}_max_error"] = abs(sol[name] - ref[name]).where(inside, 0.0).max(skipna=False)
         if "t" in ref.dims:
-            metrics[f"{name}_rel_l2_t"] = relative_l2(sol[name], ref[name], dims=space)
+            metrics[f"{name}_rel_l2_t"] = relative_l2(sol[name], ref[name], dims=space, inside=inside)
     notes = []
     for side, source in (("solution", solution), ("reference", reference)):
         if not isinstance(source, GridSolution):

@@ -68,7 +68,15 @@ def test_relative_l2_of_known_arrays():
     assert float(relative_l2(reference, reference)) == 0.0
 
 
-def test_relative_l2_ignores_nan_and_reduces_over_dims():
+def test_a_solution_missing_where_the_reference_has_values_is_not_accurate():
+    reference = xr.DataArray(np.array([1.0, 2.0, np.nan]), dims="x")  # nan: outside the domain
+    assert np.isnan(float(relative_l2(xr.DataArray(np.array([1.0, np.nan, 5.0]), dims="x"), reference)))
+    assert np.isnan(float(relative_l2(xr.full_like(reference, np.nan), reference)))  # was 0: all NaN read as exact
+    inside = xr.DataArray(np.array([True, False, False]), dims="x")
+    assert float(relative_l2(xr.DataArray(np.array([1.5, np.nan, 5.0]), dims="x"), reference, inside=inside)) == 0.5
+
+
+def test_relative_l2_leaves_out_points_without_a_reference_and_reduces_over_dims():
     reference = xr.DataArray(np.array([[1.0, np.nan], [2.0, 2.0]]), dims=("t", "x"))
     values = xr.DataArray(np.array([[2.0, np.nan], [2.0, 3.0]]), dims=("t", "x"))
     assert float(relative_l2(values, reference)) == pytest.approx(np.sqrt(2.0 / 9.0))
