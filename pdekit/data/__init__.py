@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 
-from .generation import SOLVERS, SPLIT_SIZE, SPLITS, SampleSolver, generate, shard_path
+from .generation import SOLVERS, SPLIT_SIZE, SPLITS, SampleSolver, generate, rasterized, shard_path
 from .layout import open_dataset as open  # noqa: A001 - pdekit.data.open mirrors xarray.open_dataset
 from .layout import read_attributes
 from .merge import merge
 
-__all__ = ["generate", "merge", "open", "info", "read_attributes", "shard_path", "SPLITS", "SPLIT_SIZE", "SOLVERS",
+__all__ = ["generate", "rasterized", "merge", "open", "info", "read_attributes", "shard_path", "SPLITS", "SPLIT_SIZE", "SOLVERS",
            "SampleSolver", "OperatorData", "GridPairs", "PointTriplets", "TimeWindows"]
 
 

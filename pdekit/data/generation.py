@@ -38,7 +38,7 @@ from ..problem.inputs import GridFunction, InputFunction
 from ..results import Solution, default_grid, grid_points, versions
 from . import layout
 
-__all__ = ["generate", "SPLITS", "SPLIT_SIZE", "SampleSolver", "SOLVERS", "shard_path"]
+__all__ = ["generate", "rasterized", "SPLITS", "SPLIT_SIZE", "SampleSolver", "SOLVERS", "shard_path"]
 
 SPLIT_SIZE = 1_000_000_000
 SPLITS = {"train": 0, "validation": SPLIT_SIZE, "test": 2 * SPLIT_SIZE}
@@ -377,7 +377,7 @@ def _solve_batch(seeds: list) -> int:
     samples = [plan.problem.sample_input(seed) for seed in seeds]
     spatial = {name: values for name, values in plan.coords.items() if name != "t"}
     if plan.rasterize:
-        samples = [_rasterized(sample, spatial) for sample in samples]
+        samples = [rasterized(sample, spatial) for sample in samples]
     started = time.perf_counter()
     solutions = plan.solver(samples)
     elapsed = (time.perf_counter() - started) / len(seeds)
@@ -394,7 +394,7 @@ def _solve_batch(seeds: list) -> int:
     return len(seeds)
 
 
-def _rasterized(problem: Problem, spatial: dict) -> Problem:
+def rasterized(problem: Problem, spatial: dict) -> Problem:
     """The sample with each input function replaced by its values on the grid (piecewise constant
     where it jumps, multilinear elsewhere): the stored input is then exactly the solved one."""
     values = {}

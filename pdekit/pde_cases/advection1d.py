@@ -5,7 +5,7 @@ from ..problem import Dirichlet, Equation, Initial, Interval, Problem, TimeInter
 
 #: what ``pdekit solve advection1d --solver S`` uses (benchmarks/insr.py)
 RECIPES = {
-    "insr": {"model": "siren", "width": 20, "depth": 3, "omega0": 30.0, "integrator": "midpoint", "time_steps": 300,
+    "insr": {"model": "siren", "width": 20, "depth": 3, "omega0": 30.0, "integrator": "midpoint", "time_steps": 600,
              "n_points": 1000, "init_iterations": 2000, "init_lbfgs_iterations": 300, "iterations": 100, "lr": 2e-4,
              "lbfgs_iterations": 10, "compile": True},
 }
