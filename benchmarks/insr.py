@@ -182,6 +182,7 @@ def main(argv=None):
     if "advection1d" in result:
         final = {name: row["rel_l2"][-1] for name, row in result["advection1d"]["contenders"].items()}
         goals["advection1d: insr error at t=12 <= upwind (cfl 0.5) / 5"] = final["insr"] <= final["upwind_cfl0.5"] / 5
+        goals["advection1d: insr error at t=12 <= 2e-2"] = final["insr"] <= 2e-2
     if "heat2d" in result:
         goals["heat2d: insr rel L2 at t=1 <= 1e-3"] = result["heat2d"]["contenders"]["insr"]["rel_l2"][-1] <= 1e-3
     if "taylor_green" in result:
