@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .atomic import atomic_write, write_json
 from .batch.mpi import mpi_world
-from .pde_cases import CASES, list_cases, load_problem
+from .pde_cases import CASES, list_cases, load_problem, recipe
 
 __all__ = ["main", "SOLVERS"]
 
@@ -58,6 +58,8 @@ def _neural(name):
         from .solvers import get_solver
 
         recipe_of = None if getattr(args, "no_recipe", False) else problem
+        if recipe_of is not None and recipe(problem, name) and not args.quiet:
+            print(f"{problem.name}: {name} with the case's recipe (README: Recipes; --no-recipe: generic defaults)")
         solver = get_solver(name, recipe_of, **{"progress": not args.quiet, **options})
         return solver.solve(problem, checkpoint=getattr(args, "checkpoint", None), resume=getattr(args, "resume", False))
 
