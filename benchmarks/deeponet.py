@@ -156,11 +156,12 @@ def peer(scale: dict, device: str) -> dict:
 
 
 # -- diffusion-reaction --------------------------------------------------------------------------
-def dr_data(scale: dict):
-    """The diffusion-reaction datasets: training (FEniCS, two workers), validation and test."""
+def dr_data(scale: dict, training: bool = True):
+    """The diffusion-reaction datasets: training (FEniCS, two workers; ``None`` unless ``training``),
+    validation and test."""
     functions = scale["dr_functions"]
     name = "dr_train.h5" if functions == 1000 else f"dr_train{functions}.h5"
-    return (generate("diffusion_reaction1d", functions, name, 100, workers=2),
+    return (generate("diffusion_reaction1d", functions, name, 100, workers=2) if training else None,
             generate("diffusion_reaction1d", 100, "dr_validation.h5", 100, split="validation"),
             generate("diffusion_reaction1d", 100, "dr_test.h5", 100, split="test"))
 
@@ -192,7 +193,7 @@ def dr_deeponet(scale: dict, device: str) -> dict:
 def dr_pi_deeponet(scale: dict, device: str) -> dict:
     from pdekit import get_case
 
-    _, validation, test = dr_data(scale)
+    _, validation, test = dr_data(scale, training=False)  # the physics-informed one trains without solved data
     functions, iterations = scale["pi_functions"], scale["pi_iterations"]
     started, load = time.perf_counter(), load_now()
     operator = PIDeepONet(**DR, n_functions=functions, n_interior=500, n_boundary=250, n_initial=250,
@@ -239,6 +240,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=list(SCALES), default="cpu")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}")
+    parser.add_argument("--iterations", type=int,
+                        help="iterations of the diffusion-reaction sections (default: the scale's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady timings on shared cores)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -248,10 +251,12 @@ def main(argv=None):
         ("cpu" if args.device == "auto" else args.device)
     run = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "device": device,
            "threads": args.threads, "scale": args.scale}
+    scale = dict(SCALES[args.scale], **({"dr_iterations": args.iterations, "pi_iterations": args.iterations}
+                                         if args.iterations else {}))
     for name in args.sections.split(","):
         if name not in SECTIONS:
             raise SystemExit(f"unknown section {name!r}; valid: {', '.join(SECTIONS)}")
-        found = SECTIONS[name](SCALES[args.scale], device)
+        found = {**SECTIONS[name](scale, device), "scale": args.scale}
         # read again right before writing: sections run by other processes meanwhile are kept
         result = json.loads(args.out.read_text()) if args.out.exists() else {}
         result.update(run)
