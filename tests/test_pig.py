@@ -180,7 +180,7 @@ def test_pig_reaches_an_error_the_pinn_does_not_on_the_same_budget():
 def test_pig_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     problem = get_case("helmholtz2d")
     options = dict(n_gaussians=20, n_interior=40, n_boundary=16, log_every=5, checkpoint_every=10, progress=False,
-                   dtype="float64")
+                   dtype="float64", lbfgs_steps=0)
     whole = PIG(adam_steps=20, **options).solve(problem)
     PIG(adam_steps=10, **options).solve(problem, checkpoint=tmp_path / "c.pt")
     resumed = PIG(adam_steps=20, **options).solve(problem, checkpoint=tmp_path / "c.pt", resume=True)
@@ -221,7 +221,8 @@ def test_compiled_and_eager_losses_agree():
 def test_cli_solves_with_pig(tmp_path, capsys):
     out = tmp_path / "h.nc"
     args = ["solve", "helmholtz2d", "--solver", "pig", "--option", "n_gaussians=16", "--option", "n_interior=32",
-            "--option", "n_boundary=8", "--option", "adam_steps=5", "--option", "covariance=full", "--no-recipe", "--quiet",
+            "--option", "n_boundary=8", "--option", "adam_steps=5", "--option", "lbfgs_steps=0", "--option", "covariance=full",
+            "--no-recipe", "--quiet",
             "--resolution", "9", "--out", str(out)]
     assert main(args) == 0
     result = load(out)
