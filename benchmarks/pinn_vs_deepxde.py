@@ -141,8 +141,8 @@ def main(argv=None):
         result["recipe"] = run_recipe(device, args.seed)
         for name, row in result["recipe"].items():
             print(f"full recipe {name}: rel L2 {row['rel_l2']:.3e} in {row['seconds']:.0f} s")
-    elif OUT.exists() and "recipe" in json.loads(OUT.read_text()):
-        result["recipe"] = json.loads(OUT.read_text())["recipe"]  # kept from the last --recipe run
+    elif OUT.exists() and "recipe" in (previous := json.loads(OUT.read_text())):
+        result["recipe"] = previous["recipe"]  # kept from the last --recipe run
     write_json(OUT, result)
     print(f"-> {OUT}")
 

@@ -47,7 +47,8 @@ OUT = Path(__file__).parent / "results" / "sinenet.json"
 FIGURE = OUT.with_name("sinenet_rollout.png")
 DATA = ROOT / "data"
 HISTORY, STEPS = 10, 40  # the FNO protocol
-CHANNELS_IN = HISTORY + 4  # and SineNet's position channels: cos and sin of the phase along both periodic axes
+# the frames, and SineNet's position channels: cos and sin of the phase along each periodic axis
+CHANNELS_IN = HISTORY + 2 * len(get_case("ns2d_vorticity").periodic_axes)
 SCALES = {
     "full": {"train": 1000, "validation": 100, "test": 200, "grid": 64, "width": 32, "levels": 4, "epochs": 50,
              "batch_size": 32, "fno_modes": 16},
