@@ -132,6 +132,17 @@ def test_unet_learns_darcy_and_round_trips(darcy, tmp_path):
 
 
 @pytest.mark.fenics
+def test_compiled_training_of_a_channels_last_network_takes_the_eager_steps(darcy, caplog):
+    eager = small(epochs=2, dtype="float64").fit(darcy["train"])
+    with caplog.at_level("WARNING", logger="pdekit"):
+        compiled = small(epochs=2, dtype="float64", compile=True).fit(darcy["train"])
+    assert not [r for r in caplog.records if "torch.compile" in r.getMessage()]  # no fallback to eager
+    np.testing.assert_allclose([r["train_loss"] for r in compiled.history], [r["train_loss"] for r in eager.history],
+                               rtol=1e-9)
+    assert compiled.model.network.head.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.fenics
 def test_solve_answers_with_a_solution_for_a_member_of_the_family(darcy):
     operator = small(epochs=2).fit(darcy["train"])
     test = data.open(darcy["test"])

@@ -95,7 +95,7 @@ class PhysicsLoss:
         """The material of the functions ``index``: sensor values, point sets, masks, parameters."""
         s, rows = self.samples, index.tolist()
         index = index.to(s.branch.device)
-        params = {**self.problem.params, **{name: FunctionBatch([functions[i] for i in rows])
+        params = {**self.problem.params, **{name: FunctionBatch([functions[i] for i in rows], like=s.branch)
                                             for name, functions in s.functions.items()}}
         # shared: the first function's points for all, as an expanded view (stride 0 says: shared)
         pick = (lambda values: values[index[0]].expand(len(index), *values.shape[1:])) if self.shared else \

@@ -1,11 +1,11 @@
 """The training loop every neural operator shares.
 
 Mini-batches drawn in an order fixed by ``(seed, epoch)`` (a full batch is built once), AdamW (fused
-where the device allows) with a schedule stepped per iteration (OneCycle, cosine with warm-up,
+where the device allows, on the parameters flattened into one buffer) with a schedule stepped per iteration (OneCycle, cosine with warm-up,
 step, constant), validation each epoch with the best
 model kept, a history, atomic checkpoints at epoch ends (a killed run resumes bit for bit on CPU),
-a clean stop on a non-finite loss, ``torch.compile`` of the loss with the neural-field solvers'
-fallback, a stop at any step on a preemption signal (checkpoint first), and a :class:`Distribution`
+a clean stop on a non-finite loss, ``torch.compile`` of the loss and its gradient as one graph (with
+a fallback to eager), a stop at any step on a preemption signal (checkpoint first), and a :class:`Distribution`
 hook through which a data-parallel run shards the batches, wraps the model and averages the
 metrics without another loop.
 """
@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..batch import preemption
 from ..options import config_from_options
-from ..solvers.training import CompiledOrEager, TrainingDiverged, _fused_adam_works, resolve_device, resolve_dtype
+from ..solvers.flat_parameters import FlatParameters, LossGradient
+from ..solvers.training import TrainingDiverged, _fused_adam_works, resolve_device, resolve_dtype
 from .losses import LOSSES
 
 __all__ = ["OperatorTraining", "Distribution", "fit", "SCHEDULES"]
@@ -165,12 +166,13 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
     if path is not None and path.exists() and not resume:
         raise ValueError(f"checkpoint {path} exists: pass resume=True to continue it, or remove it")
     local = distribution.local_batch(config.batch_size)
+    parameters = FlatParameters(model)  # the optimiser updates one tensor per dtype
     trained = distribution.wrap(model)
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    fused = {"fused": True} if _fused_adam_works(parameters) else {}  # one kernel for all parameters
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    fused = {"fused": True} if _fused_adam_works(parameters.tensors) else {}  # one kernel for all of them
+    optimizer = torch.optim.AdamW(parameters.tensors, lr=config.lr, weight_decay=config.weight_decay, **fused)
     scheduler = _schedule(optimizer, config, math.ceil(size / config.batch_size))
-    step = CompiledOrEager(lambda batch: loss(trained, batch), model, config.compile)
+    # compiled: loss and gradient in one graph (not under a distributed wrapper, whose hooks reduce the gradients)
+    gradient = LossGradient(parameters, lambda batch: loss(trained, batch), config.compile and trained is model)
     # "steps" and "running": the global batches done in the current epoch and their summed loss
     state = {"epoch": 0, "steps": 0, "running": 0.0, "elapsed": 0.0, "history": [], "best": None}
     if resume and path is not None and path.exists():
@@ -200,11 +202,9 @@ def fit(model: torch.nn.Module, batches, size: int, loss: Callable, config: Oper
             if not model.training:  # (setting the mode walks every module: not for nothing each epoch)
                 model.train()
             for start in range(state["steps"] * local, len(order), local):
-                optimizer.zero_grad(set_to_none=True)
-                value = step(whole if whole is not None else batches(order[start: start + local]))
-                value.backward()
+                value = gradient(whole if whole is not None else batches(order[start: start + local]))
                 if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(parameters.tensors, config.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 state["running"] += float(value.detach())

@@ -23,6 +23,8 @@ Families:
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -270,19 +272,21 @@ class GridFunction(InputFunction):
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "periodic", periodic)
 
-    def _steps(self) -> list[float]:
+    def _steps(self, shape=None) -> list[float]:
         return [(u - lo) / (n if wraps else n - 1)
-                for lo, u, n, wraps in zip(self.lower, self.upper, self.values.shape, self.periodic)]
+                for lo, u, n, wraps in zip(self.lower, self.upper, shape or self.values.shape, self.periodic)]
 
     @property
     def discontinuous(self) -> bool:
         return self.method == "nearest"
 
-    def _evaluate(self, coords, backend, gradient):
-        lib, d, shape = backend.lib, self.dim, self.values.shape
-        table = backend.asarray(self.values).reshape(-1)
-        strides = [int(np.prod(shape[j + 1:])) for j in range(d)]
-        steps = self._steps()
+    def _evaluate(self, coords, backend, gradient, table=None):
+        """``table``: the values already as the backend's array (converted once by a caller that evaluates often)."""
+        values = backend.asarray(self.values) if table is None else table
+        lib, d, shape = backend.lib, self.dim, tuple(values.shape)
+        table = values.reshape(-1)
+        strides = [math.prod(shape[j + 1:]) for j in range(d)]  # plain ints (np.prod of a torch.Size traces)
+        steps = self._steps(shape)
         position = [(coords[j] - self.lower[j]) / steps[j] for j in range(d)]
         position = [p % shape[j] if self.periodic[j] else p for j, p in enumerate(position)]
         if self.method == "nearest":
@@ -297,7 +301,7 @@ class GridFunction(InputFunction):
             fractions.append(position[j] - cell)
         value = 0.0
         grads = [0.0] * d
-        for corner in np.ndindex(*(2,) * d):
+        for corner in itertools.product((0, 1), repeat=d):
             node = table[sum(((cells[j] + corner[j]) % shape[j]) * strides[j] for j in range(d))]
             factors = [fractions[j] if corner[j] else 1 - fractions[j] for j in range(d)]
             value = value + node * _product(factors)
@@ -390,7 +394,9 @@ class FunctionBatch(InputFunction):
     ``(member, x)`` (at whole-numbered members the interpolation is exact); others one by one.
     """
 
-    def __init__(self, members):
+    def __init__(self, members, like=None):
+        """``like``: a tensor whose dtype and device the stacked grid values take at once (a compiled
+        loss then reads them as a tensor instead of converting an array inside its graph)."""
         self.members = list(members)
         if not self.members or not all(isinstance(m, InputFunction) for m in self.members):
             raise ValueError("a FunctionBatch needs at least one input function")
@@ -403,6 +409,8 @@ class FunctionBatch(InputFunction):
             values = np.stack([m.values for m in self.members] * (2 if len(self.members) == 1 else 1))
             self._stacked = GridFunction((0.0, *first.lower), (float(len(values) - 1), *first.upper), values,
                                          first.method)
+        self._table = None if like is None or self._stacked is None else \
+            _Backend(True, like).asarray(self._stacked.values)
 
     def _evaluate(self, coords, backend, gradient):
         count = len(self.members)
@@ -413,7 +421,8 @@ class FunctionBatch(InputFunction):
         block = size // count
         if self._stacked is not None:
             member = backend.asarray(np.repeat(np.arange(count, dtype=float), block))
-            value, grads = self._stacked._evaluate([member, *coords], backend, gradient)
+            table = self._table if backend.torch and self._table is not None else None
+            value, grads = self._stacked._evaluate([member, *coords], backend, gradient, table)
             return value, grads[1:] if gradient else None
         parts = [m._evaluate([c[b * block: (b + 1) * block] for c in coords], backend, gradient)
                  for b, m in enumerate(self.members)]

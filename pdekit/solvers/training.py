@@ -3,7 +3,8 @@
 Adam, then L-BFGS; collocation points drawn by a step-keyed sampler (so a resumed run sees
 the same points as an uninterrupted one); a history of loss terms, wall time and the error
 against a reference; atomic checkpoints; resume; a clean stop on a non-finite loss; optional
-``torch.compile`` of the loss with a logged fallback to eager.
+``torch.compile`` of the loss and its gradient as one graph (:mod:`.flat_parameters`), with a logged
+fallback to eager.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..batch import preemption
 from ..options import config_from_options
+from .flat_parameters import FlatParameters, LossGradient
 
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
-           "reference_error", "resolve_device", "resolve_dtype", "CompiledOrEager", "Minimiser"]
+           "reference_error", "resolve_device", "resolve_dtype", "Minimiser"]
 
 log = logging.getLogger("pdekit")
 
@@ -155,17 +157,20 @@ class Trainer:
         self.history = History()
         self.step = 0
         self.elapsed = 0.0
-        self._terms = CompiledOrEager(self._weighted(loss_terms), model, settings.compile)
-        params = [p for p in model.parameters() if p.requires_grad]
+        self.parameters = FlatParameters(model)  # the optimisers update one tensor per dtype
+        self._total = self._weighted(loss_terms)
+        self._gradient = LossGradient(self.parameters, self._total, settings.compile)
+        params = self.parameters.tensors
         fused = {"fused": True} if _fused_adam_works(params) else {}
         self.adam = torch.optim.Adam(params, lr=settings.lr, **fused)
         self.lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50, tolerance_grad=1e-12,
                                        tolerance_change=1e-15, line_search_fn="strong_wolfe")
+        self.lbfgs_start, self.lbfgs_restarts = None, 0  # the loss the last call started from; memory clearings
 
     @property
     def compiled(self) -> bool:
-        """Whether the loss runs compiled (false after a fallback to eager)."""
-        return self._terms.compiled
+        """Whether the loss and its gradient run compiled (false after a fallback to eager)."""
+        return self._gradient.compiled
 
     def _weighted(self, loss_terms):
         """The loss terms and their weighted sum, in one function (compiled as one graph)."""
@@ -176,13 +181,11 @@ class Trainer:
 
         return terms_and_total
 
-    def total(self, batch):
-        return self._terms(batch)
-
     # -- checkpoints -----------------------------------------------------------------------
     def state(self) -> dict:
         return {"step": self.step, "elapsed": self.elapsed, "model": self.model.state_dict(),
-                "adam": self.adam.state_dict(), "lbfgs": self.lbfgs.state_dict(), "history": self.history.rows}
+                "adam": self.adam.state_dict(), "lbfgs": self.lbfgs.state_dict(), "lbfgs_start": self.lbfgs_start,
+                "lbfgs_restarts": self.lbfgs_restarts, "history": self.history.rows}
 
     def save(self):
         if self.checkpoint is not None:
@@ -196,6 +199,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.adam.load_state_dict(state["adam"])
         self.lbfgs.load_state_dict(state["lbfgs"])
+        self.lbfgs_start, self.lbfgs_restarts = state.get("lbfgs_start"), state.get("lbfgs_restarts", 0)
         self.step, self.elapsed, self.history.rows = state["step"], state["elapsed"], list(state["history"])
         return True
 
@@ -216,9 +220,7 @@ class Trainer:
                 adam = self.step < s.adam_steps
                 if adam:
                     self._set_lr()
-                    self.adam.zero_grad(set_to_none=True)
-                    loss, terms = self.total(batch)
-                    loss.backward()
+                    loss, terms = self._gradient(batch)
                     self.adam.step()
                 else:
                     loss, terms = self._lbfgs_step(batch)
@@ -243,6 +245,8 @@ class Trainer:
                         if self.evaluate is not None and (self.step % s.eval_every == 0 or self.step == total_steps
                                                           or out_of_time):
                             row["error"] = self.evaluate()
+                        if not adam:
+                            row["lbfgs_restarts"] = self.lbfgs_restarts
                         self.history.append(**row)
                         bar.set_postfix(loss=f"{value:.3e}")
                     if due_checkpoint and self.checkpoint is not None:
@@ -255,7 +259,7 @@ class Trainer:
         self.elapsed = time.perf_counter() - started
         if batch is None:  # resumed a run that had already finished
             batch = self.sampler(self.step - self.step % s.resample_every if s.resample_every else 0)
-        final, _ = self.total(batch)
+        final, _ = self._total(batch)
         if not math.isfinite(float(final.detach())):
             raise TrainingDiverged(f"{self.describe}: the final loss is {float(final.detach())}{self._kept()}")
         self.save()
@@ -273,16 +277,23 @@ class Trainer:
                 group["lr"] = self.settings.lr * self.settings.lr_decay ** (self.step // 1000)
 
     def _lbfgs_step(self, batch):
+        """One L-BFGS call (up to 20 iterations).  When a call starts from no lower a loss than the
+        one before it, the one before stalled (its line search found no descent along the direction
+        its curvature pairs give, and would not again): its memory is cleared, so the next call
+        starts afresh from the gradient."""
         record = {}
 
         def closure():
-            self.lbfgs.zero_grad(set_to_none=True)
-            loss, terms = self.total(batch)
-            loss.backward()
+            loss, terms = self._gradient(batch)
             record["terms"] = terms
             return loss
 
-        loss = self.lbfgs.step(closure)
+        loss = self.lbfgs.step(closure)  # the loss where this call started
+        start = float(loss.detach())
+        if self.lbfgs_start is not None and start >= self.lbfgs_start:
+            self.lbfgs.state.clear()
+            self.lbfgs_restarts += 1
+        self.lbfgs_start = start
         return loss, record["terms"]
 
 
@@ -346,47 +357,6 @@ def reference_error(reference, problem, predict: Callable) -> Callable[[], float
     return evaluate
 
 
-class CompiledOrEager:
-    """``function`` under ``torch.compile`` where that works, else eager, with one logged reason.
-
-    Shared by the training loops: a failing compile falls back to the eager function;
-    ``compiled`` says which one runs.
-    """
-
-    def __init__(self, function: Callable, model, enabled: bool):
-        self.eager, self.function, self.compiled = function, function, False
-        self.model, self._probed = model, False
-        if not enabled:
-            return
-        try:
-            self.function = torch.compile(function, dynamic=False)
-        except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
-            log.warning("torch.compile unavailable (%s: %s); training eagerly", type(error).__name__, error)
-            return
-        self.compiled = True
-
-    def __call__(self, *args):
-        if self.compiled:
-            try:
-                if not self._probed:  # the backward graph compiles at the first backward: try it here
-                    self._probe_backward(self.function(*args))
-                return self.function(*args)
-            except Exception as error:  # noqa: BLE001
-                log.warning("torch.compile failed (%s: %s); falling back to eager", type(error).__name__,
-                            str(error).splitlines()[0] if str(error) else "")
-                self.compiled = False
-        return self.eager(*args)
-
-    def _probe_backward(self, out):
-        """One backward pass of a first compiled result, kept out of the gradients (a failing
-        backward compile then falls back to eager here, not in the caller's ``backward()``)."""
-        loss = out[0] if isinstance(out, tuple) else out
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if torch.is_tensor(loss) and loss.requires_grad and params:
-            torch.autograd.grad(loss, params, allow_unused=True)
-        self._probed = True
-
-
 class Minimiser:
     """Adam with plateau decay until converged, then optional L-BFGS, for one stage of a stepping
     solver (INSR's initial fit and time steps, each stage of its flow splitting).
@@ -397,10 +367,11 @@ class Minimiser:
 
     def __init__(self, model, config):
         self.model, self.config = model, config
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.parameters = FlatParameters(model)
 
-    def weighted(self, terms_of):
-        """``batch -> (total, terms)``: the terms and their weighted sum, in one (compilable) function."""
+    def weighted(self, terms_of) -> LossGradient:
+        """``batch -> (total, terms)``, leaving the total's gradient in the parameters: the terms and
+        their weighted sum, in one (compilable) function."""
         w = self.config.weight_boundary
 
         def total_and_terms(batch):
@@ -408,17 +379,15 @@ class Minimiser:
             total = sum(value * (w if name in ("dirichlet", "periodic") else 1.0) for name, value in terms.items())
             return total, terms
 
-        return CompiledOrEager(total_and_terms, self.model, self.config.compile)
+        return LossGradient(self.parameters, total_and_terms, self.config.compile)
 
-    def run(self, total_of, batch_of, iterations: int, lbfgs_iterations: int, describe: str) -> dict:
-        """Minimise ``total_of(batch_of(i))[0]``, a fresh batch ``i`` per iteration."""
+    def run(self, gradient: LossGradient, batch_of, iterations: int, lbfgs_iterations: int, describe: str) -> dict:
+        """Minimise the total of ``gradient`` (from :meth:`weighted`), a fresh batch ``batch_of(i)`` per iteration."""
         c = self.config
-        adam = torch.optim.Adam(self.params, lr=c.lr)
+        adam = torch.optim.Adam(self.parameters.tensors, lr=c.lr)
         lr, best, stale, done, value, terms = c.lr, math.inf, 0, 0, math.nan, {}
         for done in range(1, iterations + 1):
-            adam.zero_grad(set_to_none=True)
-            loss, terms = total_of(batch_of(done))
-            loss.backward()
+            loss, terms = gradient(batch_of(done))
             value = float(loss.detach())
             self._check(value, describe)
             adam.step()
@@ -434,19 +403,11 @@ class Minimiser:
                 break
         if lbfgs_iterations:
             batch = batch_of(iterations + 1)
-            lbfgs = torch.optim.LBFGS(self.params, lr=1.0, max_iter=lbfgs_iterations, history_size=50,
+            lbfgs = torch.optim.LBFGS(self.parameters.tensors, lr=1.0, max_iter=lbfgs_iterations, history_size=50,
                                       tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
-            record = {}
-
-            def closure():
-                lbfgs.zero_grad(set_to_none=True)
-                loss, record["terms"] = total_of(batch)
-                loss.backward()
-                return loss
-
-            lbfgs.step(closure)
+            lbfgs.step(lambda: gradient(batch)[0])
             with torch.no_grad():
-                loss, terms = total_of(batch)
+                loss, terms = gradient.loss(batch)
             value = float(loss)
             self._check(value, describe)
         return {"loss": value, "iterations": done, "lr": lr, **{k: float(v.detach()) for k, v in terms.items()}}
