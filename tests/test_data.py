@@ -220,3 +220,21 @@ def test_cli_generates_merges_and_describes(tmp_path, capsys):
     assert main(["data", "generate", "antiderivative", "--n", "2", "--out", out, "--shard", "2of3"]) == 2
     assert "--shard expects I/N" in capsys.readouterr().err
     assert json.loads(json.dumps(data.read_attributes(out)["generation"]))["shard"] is None
+
+
+def test_a_dataset_is_the_same_dataset_under_another_thread_count(tmp_path):
+    """The key of a dataset leaves out the problem's default draw of its input, whose last bits follow
+    the BLAS threads: a file made with two threads is recognised (not refused) by a run with one,
+    as a job resumed or sharded on another allocation would be."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "anti.h5"
+    command = [sys.executable, "-m", "pdekit.cli", "data", "generate", "antiderivative", "--n", "2", "--out", str(out),
+               "--resolution", "50", "--quiet"]
+    for threads in ("2", "1"):
+        environment = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+        result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert len(data.open(out)["sample"]) == 2

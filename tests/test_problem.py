@@ -26,7 +26,7 @@ from pdekit import (
 )
 from pdekit import math as pm
 from pdekit.pde_cases import CASES, get_case, list_cases
-from pdekit.problem.fingerprint import fingerprint
+from pdekit.problem.fingerprint import family_fingerprint, fingerprint
 
 L_SHAPE = [(-1, -1), (1, -1), (1, 0), (0, 0), (0, 1), (-1, 1)]
 
@@ -340,6 +340,18 @@ def test_fingerprint_is_stable():
 def test_fingerprint_changes_with_parameter():
     assert fingerprint(get_case("heat2d")) != fingerprint(get_case("heat2d", kappa=0.2))
     assert fingerprint(steady()) != fingerprint(steady().with_params(kappa=1.5))
+
+
+def test_a_family_fingerprint_ignores_the_drawn_input_but_not_the_family_or_the_rest():
+    """Datasets are keyed by the family's fingerprint: the default draw of its input (whose last bits
+    follow the BLAS threads) does not enter; the family's settings and the other parameters do."""
+    problem = get_case("diffusion_reaction1d")
+    assert family_fingerprint(problem) == family_fingerprint(problem.sample_input(7))
+    assert fingerprint(problem) != fingerprint(problem.sample_input(7))  # a reference solves one sample
+    assert family_fingerprint(problem) != family_fingerprint(get_case("diffusion_reaction1d", k=0.02))
+    wider = dataclasses.replace(problem, input_family=dataclasses.replace(problem.input_family, length_scale=0.3))
+    assert family_fingerprint(problem) != family_fingerprint(wider)
+    assert family_fingerprint(steady()) == fingerprint(steady())  # without a family: the problem's own
 
 
 def test_fingerprint_changes_with_flux():

@@ -32,7 +32,7 @@ from ..batch import preemption
 from ..batch.mpi import mpi_world
 from ..pde_cases import recipe
 from ..problem import Dirichlet, Neumann, Problem
-from ..problem.fingerprint import describe, fingerprint
+from ..problem.fingerprint import describe, family_fingerprint, fingerprint
 from ..problem.geometry import _AxisBox
 from ..problem.inputs import GridFunction, InputFunction
 from ..results import Solution, default_grid, grid_points, versions
@@ -237,7 +237,7 @@ def _plan(problem, n, out, grid, times, solver, options, split, seed, rasterize,
         seeds = [int(s) for s in np.array_split(np.asarray(seeds), count)[index]]
         out = shard_path(out, index, count)
     generation = {
-        "problem": problem.name, "problem_fingerprint": fingerprint(problem),
+        "problem": problem.name, "problem_fingerprint": family_fingerprint(problem),
         "family": describe(problem.input_family), "solver": sample_solver.name,
         "options": json.loads(json.dumps(sample_solver.options, default=repr)),
         "coords": {name: np.asarray(values).tolist() for name, values in coords.items()},

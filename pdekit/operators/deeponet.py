@@ -34,7 +34,7 @@ from torch import nn
 from ..data.generation import SPLITS, _coords, structure
 from ..data.views import PointTriplets, sensor_index
 from ..derivatives.forward import coordinate_jets, jets_to_stack, network_jets
-from ..problem.fingerprint import fingerprint
+from ..problem.fingerprint import family_fingerprint
 from ..problem.inputs import InputFunction
 from ..results import FunctionSolution, GridSolution, grid_points
 from ..solvers.models import ACTIVATIONS, MLP
@@ -531,7 +531,7 @@ class DeepONet(NeuralOperator):
             for name in problem.input_family.params:
                 if not isinstance(values[name], InputFunction):
                     raise ValueError(f"the physics-informed DeepONet reads input functions; {name!r} is a scalar")
-            meta = {"problem": problem.name, "problem_fingerprint": fingerprint(problem),
+            meta = {"problem": problem.name, "problem_fingerprint": family_fingerprint(problem),
                     "structure": structure(problem), "inputs": list(problem.input_family.params),
                     "outputs": list(problem.field_names), "output_components": list(problem.components),
                     "groups": [1] * len(problem.input_family.params), "grid": None,

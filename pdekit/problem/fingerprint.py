@@ -8,7 +8,7 @@ import types
 
 import numpy as np
 
-__all__ = ["fingerprint", "describe"]
+__all__ = ["fingerprint", "family_fingerprint", "describe"]
 
 
 def describe(value):
@@ -44,5 +44,20 @@ def _code(code: types.CodeType):
 
 def fingerprint(*values) -> str:
     """A short hex digest of the values (problems, settings dicts, ...)."""
-    text = json.dumps(describe(list(values)), sort_keys=True, default=repr)
+    return _digest(describe(list(values)))
+
+
+def family_fingerprint(problem) -> str:
+    """The fingerprint of a problem as the family its datasets sample: the parameters its input
+    family draws are left out (every sample has its own, and the family is described apart), so
+    the key does not hang on the bits of the default draw, which vary with the BLAS threads."""
+    description = describe(problem)
+    drawn = problem.input_family.params if problem.input_family is not None else ()
+    params = description["Problem"]["params"]
+    description["Problem"]["params"] = {name: value for name, value in params.items() if name not in drawn}
+    return _digest([description])
+
+
+def _digest(description) -> str:
+    text = json.dumps(description, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
