@@ -6,7 +6,7 @@ from ..problem import Dirichlet, Equation, Initial, Interval, Problem, TimeInter
 #: what ``pdekit solve burgers1d --solver S`` uses (benchmarks/pinn_vs_deepxde.py --recipe)
 RECIPES = {
     "pinn": {"width": 32, "depth": 5, "n_interior": 8000, "n_boundary": 400, "n_initial": 400, "sampling": "sobol",
-             "adam_steps": 10000, "lr": 1e-3, "lbfgs_steps": 600, "resample": "rad", "resample_every": 2000,
+             "adam_steps": 10000, "lr": 1e-3, "lbfgs_steps": 1500, "resample": "rad", "resample_every": 2000,
              "compile": True},
 }
 
