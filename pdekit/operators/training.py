@@ -1,13 +1,13 @@
 """The training loop every neural operator shares.
 
-Mini-batches drawn in an order fixed by ``(seed, epoch)`` (a full batch is built once), AdamW (fused
-where the device allows, on the parameters flattened into one buffer) with a schedule stepped per iteration (OneCycle, cosine with warm-up,
-step, constant), validation each epoch with the best
-model kept, a history, atomic checkpoints at epoch ends (a killed run resumes bit for bit on CPU),
-a clean stop on a non-finite loss, ``torch.compile`` of the loss and its gradient as one graph (with
-a fallback to eager), a stop at any step on a preemption signal (checkpoint first), and a :class:`Distribution`
-hook through which a data-parallel run shards the batches, wraps the model and averages the
-metrics without another loop.
+Mini-batches drawn in an order fixed by ``(seed, epoch)`` (a full batch is built once), AdamW
+(fused where the device allows, on the parameters flattened into one buffer) with a schedule
+stepped per iteration (OneCycle, cosine with warm-up, step, constant), validation each epoch with
+the best model kept, a history, atomic checkpoints at epoch ends (a killed run resumes bit for bit
+on CPU), a clean stop on a non-finite loss, ``torch.compile`` of the loss and its gradient as one
+graph (with a fallback to eager), a stop at any step on a preemption signal (checkpoint first),
+and a :class:`Distribution` hook through which a data-parallel run shards the batches, wraps the
+model and averages the metrics without another loop.
 """
 
 from __future__ import annotations
