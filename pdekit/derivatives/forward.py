@@ -21,8 +21,15 @@ __all__ = ["required_pairs", "network_jets", "propagate", "jets_to_stack", "outp
            "residual_from_jets",
            "coordinate_jets"]
 
-_ACTIVATIONS = {
-    "tanh": lambda z: (lambda a: (a, 1 - a * a, -2 * a * (1 - a * a)))(torch.tanh(z)),
+
+def _tanh(z):
+    a = torch.tanh(z)
+    a1 = 1 - a * a
+    return a, a1, -2 * a * a1
+
+
+_ACTIVATIONS = {  # name -> (value, first derivative, second derivative)
+    "tanh": _tanh,
     "sin": lambda z: (lambda a: (a, torch.cos(z), -a))(torch.sin(z)),
     "cos": lambda z: (lambda a: (a, -torch.sin(z), -a))(torch.cos(z)),
     "relu": lambda z: (torch.relu(z), (z > 0).to(z.dtype), torch.zeros_like(z)),  # no curvature (almost everywhere)
@@ -74,18 +81,21 @@ def _flux_pairs(problem, samples: int = 16) -> list[tuple[int, int]]:
     return [(k, j) for k in range(d) for j in range(k, d) if (k, j) in needed]
 
 
-def _activate(stack, name, dims, pairs):
-    # one split (and unbind) rather than an index per slot: the backward of each index would
+def _activate(stack, name, dims, pairs, bias=None):
+    # ``bias``: the previous linear layer's, added here to the values only (one slot, not the whole
+    # stack).  One split (and unbind) rather than an index per slot: the backward of each index would
     # allocate and zero a tensor of the whole stack's size (45% of an eager burgers1d step)
     parts = torch.split(stack, [1, dims, len(pairs)] if pairs else [1, dims], dim=1)
     z, dz = parts[0].squeeze(1), parts[1]
+    if bias is not None:
+        z = z + bias[:, None]
     a, a1, a2 = _ACTIVATIONS[name](z)
     a1 = a1.unsqueeze(1)
     out = [a.unsqueeze(1), a1 * dz]
     if pairs:
         first = dz.unbind(1)
         curvature = torch.stack([first[i] * first[j] for i, j in pairs], dim=1)
-        out.append(a1 * parts[2] + a2.unsqueeze(1) * curvature)
+        out.append(torch.addcmul(a1 * parts[2], a2.unsqueeze(1), curvature))
     return torch.cat(out, dim=1)
 
 
@@ -129,20 +139,24 @@ def propagate(stack: torch.Tensor, ops, dims: int, pairs=()) -> torch.Tensor:
     """
     n = stack.shape[2]
     slots = stack.shape[1]
+    bias = None  # a linear layer's bias, added to the values by the next operation
     for op in ops:
         kind = op[0]
+        if bias is not None and kind != "activation":
+            stack, bias = stack + _on_values(bias, slots), None
         if kind == "affine":
             stack = (stack - _on_values(op[1], slots)) / op[2][:, None, None]
         elif kind == "linear":
             stack = torch.matmul(op[1], stack.reshape(stack.shape[0], slots * n)).reshape(-1, slots, n)
-            if op[2] is not None:
-                stack = stack + _on_values(op[2], slots)
+            bias = op[2]
         elif kind == "activation":
-            stack = _activate(stack, op[1], dims, pairs)
+            stack, bias = _activate(stack, op[1], dims, pairs, bias), None
         elif kind == "sincos":
             stack = torch.cat([_activate(stack, "sin", dims, pairs), _activate(stack, "cos", dims, pairs)], dim=0)
         else:
             raise ValueError(f"unknown network operation {kind!r}")
+    if bias is not None:
+        stack = stack + _on_values(bias, slots)
     return stack
 
 
