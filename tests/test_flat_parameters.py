@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from pdekit.solvers.flat_parameters import FlatParameters, LossGradient
+from pdekit.solvers.flat_parameters import AdamStep, FlatParameters, LossGradient
 
 
 def network():
@@ -72,6 +72,32 @@ def test_the_compiled_gradient_is_the_eager_one_in_one_graph(caplog):
     expected_value, expected_terms = eager(x)
     torch.testing.assert_close(value, expected_value.detach(), rtol=1e-12, atol=0)
     torch.testing.assert_close(terms["weights"], expected_terms["weights"].detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(flats[1].tensors[0].grad, flats[0].tensors[0].grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer, options", [(torch.optim.Adam, {}), (torch.optim.AdamW, {"weight_decay": 0.1})])
+def test_the_compiled_adam_step_takes_the_eager_steps(caplog, optimizer, options):
+    """Loss, gradient and Adam's update in one graph: the parameters, the gradient and Adam's state
+    after each step are those of ``gradient`` then ``adam.step()``, through a change of rate."""
+    x = torch.randn(4, 2, 8, 8, dtype=torch.float64)
+    nets = [network().double() for _ in range(2)]
+    flats = [FlatParameters(net) for net in nets]
+    adams = [optimizer(flat.tensors, lr=1e-2, **options) for flat in flats]
+    eager = AdamStep(LossGradient(flats[0], loss_of(nets[0], x), compile=False), adams[0])
+    with caplog.at_level(logging.WARNING, logger="pdekit"):
+        compiled = AdamStep(LossGradient(flats[1], loss_of(nets[1], x), compile=True), adams[1])
+        for step in range(6):
+            if step == 3:
+                for adam in adams:
+                    adam.param_groups[0]["lr"] = 3e-3
+            value, expected = compiled(x), eager(x)
+            torch.testing.assert_close(value, expected.detach(), rtol=1e-12, atol=0)
+    assert compiled._compiled is not None and not caplog.records
+    eager_state, compiled_state = adams[0].state[flats[0].tensors[0]], adams[1].state[flats[1].tensors[0]]
+    assert float(compiled_state["step"]) == 6 and compiled_state["step"].dtype == eager_state["step"].dtype
+    for name in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(compiled_state[name], eager_state[name], rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(flats[1].tensors[0], flats[0].tensors[0], rtol=1e-10, atol=1e-14)
     torch.testing.assert_close(flats[1].tensors[0].grad, flats[0].tensors[0].grad, rtol=1e-10, atol=1e-14)
 
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..batch import preemption
 from ..options import config_from_options
-from .flat_parameters import FlatParameters, LossGradient
+from .flat_parameters import AdamStep, FlatParameters, LossGradient
 
 __all__ = ["TrainingDiverged", "TrainingConfig", "TrainingSettings", "Trainer", "train", "predictor",
            "reference_error", "resolve_device", "resolve_dtype", "Minimiser"]
@@ -163,6 +163,7 @@ class Trainer:
         params = self.parameters.tensors
         fused = {"fused": True} if _fused_adam_works(params) else {}
         self.adam = torch.optim.Adam(params, lr=settings.lr, **fused)
+        self._adam_step = AdamStep(self._gradient, self.adam)
         self.lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50, tolerance_grad=1e-12,
                                        tolerance_change=1e-15, line_search_fn="strong_wolfe")
         self.lbfgs_start, self.lbfgs_restarts = None, 0  # the loss the last call started from; memory clearings
@@ -220,8 +221,7 @@ class Trainer:
                 adam = self.step < s.adam_steps
                 if adam:
                     self._set_lr()
-                    loss, terms = self._gradient(batch)
-                    self.adam.step()
+                    loss, terms = self._adam_step(batch)
                 else:
                     loss, terms = self._lbfgs_step(batch)
                 self.step += 1
