@@ -11,6 +11,8 @@ round; accuracy: one run of --steps per contender against DeepXDE's Burgers.npz.
                                                            # (burgers1d and allen_cahn1d, slow)
     python benchmarks/pinn_vs_deepxde.py --recipe-only --recipe-cases burgers1d --recipe-seeds 0,1,2
                                                            # one recipe over seeds; the rest of the file kept
+    OMP_NUM_THREADS=1 python benchmarks/pinn_vs_deepxde.py --recipe-only --recipe-cases burgers1d --recipe-seeds 1
+                                                           # seeds as separate processes: their runs add up
 Prints a table and writes benchmarks/results/pinn_vs_deepxde.json.
 """
 
@@ -97,12 +99,32 @@ def run_recipe(device: str, cases: list[str], seeds: list[int]):
             start = time.perf_counter()
             solution = solver.solve(problem)
             runs.append({"seed": seed, "rel_l2": rel_l2(solution, anchor()), "seconds": time.perf_counter() - start,
-                         "lbfgs_restarts": solution.history.rows[-1].get("lbfgs_restarts", 0)})
+                         "lbfgs_restarts": solution.history.rows[-1].get("lbfgs_restarts", 0),
+                         "torch_threads": torch.get_num_threads()})
         constrained = settings.get("hard_constraints", "none") != "none"
-        results[name + (" (hard constraints)" if constrained else "")] = {
-            "rel_l2": max(run["rel_l2"] for run in runs), "seconds": max(run["seconds"] for run in runs),
-            "runs": runs, "recipe": settings}
+        results[name + (" (hard constraints)" if constrained else "")] = recipe_row(runs, settings)
     return results
+
+
+def recipe_row(runs: list[dict], settings: dict) -> dict:
+    """One recipe's entry: its runs (by seed), the worst error and the longest time."""
+    runs = sorted(runs, key=lambda run: run.get("seed", 0))
+    return {"rel_l2": max(run["rel_l2"] for run in runs), "seconds": max(run["seconds"] for run in runs),
+            "runs": runs, "recipe": settings}
+
+
+def merge_recipes(kept: dict, new: dict) -> dict:
+    """The recipe entries of the file with ``new`` ones; runs of an unchanged recipe accumulate by
+    seed, so seeds run as separate processes (``--recipe-seeds 1`` and ``--recipe-seeds 2``) add up."""
+    merged = dict(kept)
+    for name, row in new.items():
+        old = kept.get(name, {})
+        if old.get("recipe") == row["recipe"]:
+            runs = {run.get("seed", 0): run for run in old.get("runs", [])}
+            runs.update({run["seed"]: run for run in row["runs"]})
+            row = recipe_row(list(runs.values()), row["recipe"])
+        merged[name] = row
+    return merged
 
 
 def main(argv=None):
@@ -121,10 +143,10 @@ def main(argv=None):
     parser.add_argument("--skip-deepxde", action="store_true")
     args = parser.parse_args(argv)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
-    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
     if args.recipe_only:
         recipes = run_recipe(device, args.recipe_cases.split(","), [int(s) for s in args.recipe_seeds.split(",")])
-        write_json(OUT, {**previous, "recipe": {**previous.get("recipe", {}), **recipes}})
+        previous = json.loads(OUT.read_text()) if OUT.exists() else {}  # read now: other seeds may have run meanwhile
+        write_json(OUT, {**previous, "recipe": merge_recipes(previous.get("recipe", {}), recipes)})
         for name, row in recipes.items():
             errors = ", ".join(f"{run['rel_l2']:.3e} (seed {run['seed']})" for run in row["runs"])
             print(f"full recipe {name}: rel L2 {errors}")
@@ -162,8 +184,10 @@ def main(argv=None):
         result["recipe"] = run_recipe(device, args.recipe_cases.split(","), [int(s) for s in args.recipe_seeds.split(",")])
         for name, row in result["recipe"].items():
             print(f"full recipe {name}: rel L2 {row['rel_l2']:.3e} (worst of {len(row['runs'])}) in {row['seconds']:.0f} s")
-    elif "recipe" in previous:
-        result["recipe"] = previous["recipe"]  # kept from the last --recipe run
+    else:
+        previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+        if "recipe" in previous:
+            result["recipe"] = previous["recipe"]  # kept from the last --recipe run
     write_json(OUT, result)
     print(f"-> {OUT}")
 
