@@ -156,7 +156,7 @@ class AdamStep:
                 state["step"].copy_(count)
             return grads, out
 
-        self._lr = torch.zeros((), dtype=torch.float64)
+        self._lr = torch.zeros((), dtype=torch.float64, device=gradient.parameters.tensors[0].device)
         self._compiled = torch.compile(step, dynamic=False, fullgraph=True)
 
     def __call__(self, batch):
