@@ -310,13 +310,10 @@ def test_initial_dirichlet_transform_refuses_inconsistent_data():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, bound", [
-    pytest.param("burgers1d", 1e-3, marks=pytest.mark.xfail(
-        reason="not met robustly: L-BFGS stalls where float32 rounding leaves it, 7.9e-4 with 1 thread "
-               "(from call 500 on), 1.6e-3 with 2 threads")),
-    ("allen_cahn1d", 1e-2)])
+@pytest.mark.parametrize("name, bound", [("burgers1d", 1e-3), ("allen_cahn1d", 1e-2)])
 def test_full_recipe_reaches_the_anchor(name, bound):
-    """The case's recipe, what ``pdekit solve CASE --solver pinn`` runs (10 to 15 minutes each here)."""
+    """The case's recipe, what ``pdekit solve CASE --solver pinn`` runs (burgers1d: about 30 minutes
+    at one thread here, 3.7e-4 to 4.0e-4 over three seeds; allen_cahn1d: about 11)."""
     from pdekit import anchors, compare
     from pdekit.solvers import get_solver
 
